@@ -11,6 +11,7 @@ import click
 from openr_core.config import dump_yaml, unstructure
 from openr_core.errors import ConfigError, OpenrError
 from openr_core.evaluation import EvaluateJob, run_evaluate
+from openr_core.labelling import LabelJob, run_label
 from openr_core.jobs import TrainJob, execute, job_command, load_job_config, run_options, run_train
 from openr_core.plugins import get_plugins
 from openr_core.registry import KINDS
@@ -116,6 +117,7 @@ def run_command(ctx, config, overrides, output, fresh):
 
 cli.add_command(job_command("evaluate", EvaluateJob, run_evaluate))
 cli.add_command(job_command("train", TrainJob, run_train))
+cli.add_command(job_command("label", LabelJob, run_label))
 
 
 def main() -> None:

@@ -100,7 +100,9 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str], source: str = "
             if last:
                 node[key] = value
             else:
-                if isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
+                if isinstance(node, dict) and isinstance(node.get(key), str):
+                    node[key] = {"type": node[key]}  # component shorthand `generator: NAME`
+                elif isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
                     node[key] = {}
                 node = node[key]
     return data
@@ -179,6 +181,8 @@ def structure_component(kind: str, data: Any, where: Where, plugins) -> Componen
     if "type" not in data:
         raise ConfigError(f"{where}.type: required key is missing (the registered {kind} name)")
     name = data["type"]
+    if not isinstance(name, str):
+        raise ConfigError(f"{where / 'type'}: expected a registered {kind} name (a string), got {_type_name(name)}")
     try:
         entry = plugins.entry(kind, name)
         cls = entry.load()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -77,7 +78,7 @@ def run_evaluate(config: EvaluateJob, run: Run) -> dict:
     results = run.results()
     todo = [p for p in problems if p.id not in results]
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=config.max_tokens)
-    with click.progressbar(length=len(problems), label="evaluate", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(problems), label="evaluate", file=sys.stderr) as bar:
         bar.update(len(problems) - len(todo))
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start : start + config.batch_size]

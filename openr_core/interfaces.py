@@ -113,6 +113,10 @@ class Task(Component, abc.ABC):
     def join_steps(self, steps: Sequence[str]) -> str:
         return "".join(s + self.step_separator for s in steps)
 
+    def reference_solution(self, problem: Problem) -> str | None:
+        """A gold solution text (steps joined by ``step_separator``) when the data has one."""
+        return problem.meta.get("solution")
+
     def verify_steps(self, problem: Problem, steps: Sequence[str]) -> list[bool] | None:
         """Exact per-step correctness, for tasks that can check steps; None where they cannot."""
         return None

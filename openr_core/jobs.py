@@ -107,6 +107,7 @@ class TrainJob(JobConfig):
     task: Any = component("task", optional=True)
     generator: Any = component("generator", optional=True)
     reward_model: Any = component("reward_model", optional=True)
+    labeler: Any = component("labeler", optional=True)
 
 
 def run_train(config: TrainJob, run: Run) -> None:

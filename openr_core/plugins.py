@@ -93,6 +93,9 @@ class Plugins:
         try:
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
+        except ValueError as e:  # name or module already registered: the first one stays
+            self._problem(f"plugin '{name}' ({dist}) is not loaded: {str(e).splitlines()[0]}", e)
+            return False
         except pluggy.PluginValidationError as e:
             self._unregister(name)
             self._problem(f"plugin '{name}' ({dist}) is invalid: {e}", e)
@@ -133,6 +136,7 @@ class Plugins:
             self.pm.unregister(name=name)
 
     def _problem(self, message: str, error: Exception) -> None:
+        message = "; ".join(line.strip() for line in message.splitlines() if line.strip())  # one line
         if self.strict:
             raise PluginError(message) from error
         self.problems.append(message)

@@ -54,7 +54,7 @@ class Entry:
             module_name, _, attr = self.target.partition(":")
             try:
                 obj = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as e:
+            except Exception as e:  # ImportError, AttributeError, or anything the module raises
                 raise RegistryError(
                     f"{self.kind.key} '{self.name}' (from {self.dist}): cannot load "
                     f"'{self.target}': {type(e).__name__}: {e}"

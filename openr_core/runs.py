@@ -100,6 +100,10 @@ class Run:
     def reward_model(self):
         return self.component("reward_model")
 
+    @property
+    def labeler(self):
+        return self.component("labeler")
+
     def results(self, name: str = "results.jsonl", key: str = "id") -> JsonlResults:
         return JsonlResults(self.output_dir / name, key)
 
@@ -160,7 +164,11 @@ class JsonlResults:
 
     def append(self, records: dict | list[dict]) -> None:
         records = [records] if isinstance(records, dict) else records
-        fresh = [r for r in records if r[self.key] not in self._records]
+        new: dict[Any, dict] = {}
+        for r in records:  # the first record of a key wins, within the batch too
+            if r[self.key] not in self._records:
+                new.setdefault(r[self.key], r)
+        fresh = list(new.values())
         if not fresh:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -90,12 +90,22 @@ class GenerationRequest:
 
 @frozen
 class Completion:
-    """One sampled continuation. ``stop_reason`` is ``"stop"`` (stop string or EOS) or ``"length"``."""
+    """One sampled continuation (its text excludes the stop string that ended it).
+
+    ``stop_reason``: ``"stop"`` (a stop string or end of sequence) or ``"length"`` (max tokens).
+    ``matched_stop``: the stop string that ended it; None at end of sequence or length.
+    """
 
     text: str
     n_tokens: int
     stop_reason: str = "stop"
     token_logprobs: tuple[float, ...] | None = field(default=None, converter=_optional_tuple)
+    matched_stop: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True when the model ended the sequence itself (EOS), not at a stop string or length."""
+        return self.stop_reason == "stop" and self.matched_stop is None
 
 
 @frozen

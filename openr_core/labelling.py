@@ -1,0 +1,78 @@
+"""The ``label`` job: run a Labeler over a task split and write a stepwise dataset.
+
+``labels.jsonl`` holds one :class:`LabelledExample` per line (``prompt``, ``completions``,
+``labels``, ``soft_labels``, ``problem_id``, ``meta``) plus an ``id``; it loads with
+``datasets.load_dataset("json", ...)`` and with the PRM trainer. Problems are labelled in
+batches; after each batch its examples and then its problem ids (``labelled_problems.jsonl``)
+are appended, so a killed run resumes at the next batch without duplicates.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from openr_core.config import component
+from openr_core.jobs import JobConfig
+from openr_core.runs import JsonlResults, Run
+from openr_core.types import LabelledExample, Problem, to_dict
+
+LABELS_FILE = "labels.jsonl"
+
+
+@attrs.frozen(kw_only=True)
+class LabelJob(JobConfig):
+    """Label solutions of a task split with a registered labeller."""
+
+    task: Any = component("task")
+    labeler: Any = component("labeler")
+    generator: Any = component("generator", optional=True)
+    split: str = "train"
+    limit: int | None = None
+    batch_size: int = 64
+
+
+def label_problems(run: Run, problems: Sequence[Problem], batch_size: int, folder: Path | None = None) -> JsonlResults:
+    """Label ``problems`` with the run's labeler into ``folder`` (default: the run's output folder)."""
+    folder = Path(folder or run.output_dir)
+    labels = JsonlResults(folder / LABELS_FILE)
+    done = JsonlResults(folder / "labelled_problems.jsonl")
+    todo = [p for p in problems if p.id not in done]
+    labeler = run.component("labeler")
+    with click.progressbar(length=len(problems), label="label", file=sys.stderr) as bar:
+        bar.update(len(problems) - len(todo))
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            counts: dict[str, int] = {}
+            records = []
+            for example in labeler.label(batch, task=run.task, generator=run.generator):
+                pid = example.problem_id or "?"
+                counts[pid] = counts.get(pid, 0) + 1
+                records.append({"id": f"{pid}/{counts[pid] - 1}", **to_dict(example)})
+            labels.append(records)
+            done.append([{"id": p.id} for p in batch])
+            bar.update(len(batch))
+    return labels
+
+
+def read_labels(records) -> list[LabelledExample]:
+    fields = {f.name for f in attrs.fields(LabelledExample)}
+    return [LabelledExample(**{k: v for k, v in r.items() if k in fields}) for r in records]
+
+
+def run_label(config: LabelJob, run: Run) -> None:
+    """Label solutions of a task split; writes labels.jsonl (resumable) and a summary."""
+    problems = run.task.load(config.split, config.limit)
+    labels = label_problems(run, problems, config.batch_size)
+    examples = read_labels(labels)
+    steps = sum(len(e.labels) for e in examples)
+    summary = {"problems": len(problems), "examples": len(examples), "steps": steps,
+               "good_steps": sum(sum(e.labels) for e in examples),
+               "correct_solutions": sum(e.first_error == -1 for e in examples)}
+    run.write_json("summary.json", summary)
+    click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))

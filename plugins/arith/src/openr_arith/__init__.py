@@ -1,0 +1,1 @@
+"""The arithmetic sandbox: problems whose every solution step can be checked exactly."""

@@ -1,0 +1,75 @@
+"""Ground truth from the sandbox verifier: the `arith-truth` labeller and `arith-oracle` reward model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import attrs
+
+from openr_core import DataError, GenerationRequest, LabelledExample, Labeler, RewardModel, SamplingParams, StepScores
+from openr_core.evaluation import stable_seed
+from openr_arith import problems as P
+
+
+def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
+    """Steps before the first wrong one are good; the wrong one and every later step are bad."""
+    labels, ok = [], True
+    for verdict in verdicts:
+        ok = ok and verdict
+        labels.append(ok)
+    return labels
+
+
+@attrs.frozen
+class ArithTruthConfig:
+    """Sample ``n`` solutions per problem at each temperature, label each step exactly."""
+
+    n: int = 4
+    temperatures: tuple[float, ...] = (0.7, 1.0)
+    max_tokens: int = 96
+    include_reference: bool = False
+    dedupe: bool = True
+    seed: int = 0
+
+
+class ArithTruthLabeler(Labeler):
+    """Exact step labels from the task's verifier for the policy's own sampled solutions."""
+
+    Config = ArithTruthConfig
+
+    def label(self, problems, *, task, generator=None) -> Iterator[LabelledExample]:
+        c = self.config
+        requests = []
+        if generator is not None and c.n:
+            requests = [GenerationRequest(task.prompt(p), SamplingParams(
+                n=c.n, temperature=t, max_tokens=c.max_tokens, seed=stable_seed(c.seed, f"{p.id}@{t}")))
+                for p in problems for t in c.temperatures]
+        results = generator.generate(requests) if requests else []
+        per_problem = len(c.temperatures)
+        for i, problem in enumerate(problems):
+            texts = [comp.text for r in results[i * per_problem : (i + 1) * per_problem] for comp in r.completions]
+            if c.include_reference and task.reference_solution(problem):
+                texts.append(task.reference_solution(problem))
+            seen = set()
+            for text in texts:
+                steps = task.split_steps(text)
+                verdicts = task.verify_steps(problem, steps) if steps else None
+                if verdicts is None or (c.dedupe and tuple(steps) in seen):
+                    continue
+                seen.add(tuple(steps))
+                yield LabelledExample(problem.question, steps, first_error_labels(verdicts), None, problem.id,
+                                      {"labeler": "arith-truth", "outcome": task.grade(problem, text).correct})
+
+
+class ArithOracle(RewardModel):
+    """Exact step correctness from the sandbox verifier (1 until the first wrong step, then 0)."""
+
+    def score(self, requests) -> list[StepScores]:
+        out = []
+        for r in requests:
+            parsed = P.parse_question(r.problem.question)
+            if parsed is None:
+                raise DataError(f"arith-oracle: problem {r.problem.id} is not an arith question")
+            labels = first_error_labels(P.check_steps(parsed, list(r.steps)))
+            out.append(StepScores(tuple(float(x) for x in labels), 0))
+        return out

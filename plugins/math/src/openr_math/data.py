@@ -1,0 +1,114 @@
+"""Reading benchmark records: local JSON / JSONL / Parquet files or folders, or the HF hub.
+
+Only the standard library is imported here at module level; pyarrow and ``datasets`` are
+imported when a Parquet file or a hub dataset is actually read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from openr_core.errors import DataError
+
+SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def read_records(path: str | Path, split: str) -> tuple[list[dict], str]:
+    """Records of ``split`` from a file or folder; returns them and a description of the source.
+
+    A **file** is the data whatever split is asked for. In a **folder**, the split's file is
+    ``<split>.jsonl|.json|.parquet``, or ``<split>-*.parquet`` / ``<split>/*`` (the hub's layout,
+    also under ``data/``).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    files = [p] if p.is_file() else _split_files(p, split)
+    records = [record for file in files for record in _read_file(file)]
+    return records, ", ".join(str(f) for f in files)
+
+
+def _split_files(folder: Path, split: str) -> list[Path]:
+    for base in (folder, folder / "data"):
+        for suffix in SUFFIXES:
+            candidate = base / f"{split}{suffix}"
+            if candidate.is_file():
+                return [candidate]
+        shards = sorted(base.glob(f"{split}-*.parquet")) + sorted(base.glob(f"{split}-*.jsonl"))
+        if shards:
+            return shards
+        sub = base / split
+        if sub.is_dir():
+            inner = sorted(f for f in sub.iterdir() if f.suffix in SUFFIXES)
+            if inner:
+                return inner
+    present = sorted(f.name for f in folder.iterdir() if f.suffix in SUFFIXES or f.is_dir())
+    raise DataError(
+        f"{folder}: no data file for split '{split}' (looked for {split}.jsonl/.json/.parquet, "
+        f"{split}-*.parquet, {split}/); found: {', '.join(present) or 'nothing'}. "
+        f"Point `path` at a file, or map the split with `splits`."
+    )
+
+
+def _read_file(file: Path) -> Iterator[dict]:
+    suffix = file.suffix.lower()
+    if suffix == ".parquet":
+        yield from _read_parquet(file)
+        return
+    text = file.read_text(encoding="utf-8")
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # maybe JSON lines with a .json name
+        if data is not None:
+            if isinstance(data, dict):
+                for key in ("data", "rows", "examples", "problems"):
+                    if isinstance(data.get(key), list):
+                        data = data[key]
+                        break
+            if not isinstance(data, list):
+                raise DataError(f"{file}: expected a JSON array of records")
+            for i, record in enumerate(data):
+                if not isinstance(record, dict):
+                    raise DataError(f"{file}: record {i} is not an object")
+                yield record
+            return
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{file}:{line_no}: invalid JSON: {e.msg}") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{file}:{line_no}: expected a JSON object per line")
+        yield record
+
+
+def _read_parquet(file: Path) -> Iterator[dict]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover - pyarrow comes with datasets
+        raise DataError(f"{file}: reading Parquet needs pyarrow ({e})") from None
+    yield from pq.read_table(file).to_pylist()
+
+
+def load_hub(name: str, subset: str | None, split: str) -> tuple[list[dict], str]:
+    """Records of ``split`` of the HF hub dataset ``name`` (config ``subset``), via ``datasets``."""
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise DataError(f"loading '{name}' from the hub needs the `datasets` package ({e})") from None
+    try:
+        dataset = datasets.load_dataset(name, subset, split=split)
+    except Exception as e:  # noqa: BLE001 - network, auth, unknown split...: one clear line
+        where = f"{name}" + (f" ({subset})" if subset else "")
+        raise DataError(
+            f"cannot load hub dataset {where} split '{split}': {type(e).__name__}: {e}. "
+            f"Offline? Set `path` to a local copy instead."
+        ) from None
+    source = f"hf:{name}" + (f"/{subset}" if subset else "") + f"[{split}]"
+    return [dict(row) for row in dataset], source

@@ -1,0 +1,1 @@
+"""openr components built on Hugging Face transformers."""

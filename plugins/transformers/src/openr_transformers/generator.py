@@ -1,0 +1,60 @@
+"""The `transformers` generator: any HF causal LM, by local path, ``pkg:`` path or hub name.
+
+This module stays light (no torch at import) so that ``openr validate`` can read ``Config``;
+the decoding loop lives in :mod:`openr_transformers.decoding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from openr_core import GenerationRequest, GenerationResult, Generator
+
+
+@attrs.frozen
+class TransformersGeneratorConfig:
+    """``model``: local folder, ``pkg:package/folder`` or hub name. ``batch_size``: sequences decoded
+    together. ``prefix_reuse``: encode each distinct prompt once and share its KV cache between
+    all its samples (turn off only to measure the difference)."""
+
+    model: str
+    tokenizer: str | None = None
+    revision: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    batch_size: int = 256
+    prefix_reuse: bool = True
+    trust_remote_code: bool = False
+    threads: int | None = None
+
+    def __attrs_post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+class TransformersGenerator(Generator):
+    """Any HF causal LM: batched sampling, stop strings, logprobs, shared-prefix KV reuse."""
+
+    Config = TransformersGeneratorConfig
+
+    def __init__(self, config=None, **fields):
+        super().__init__(config, **fields)
+        from openr_transformers.loading import load_causal_lm
+
+        self.model, self.tokenizer = load_causal_lm(
+            self.config.model, tokenizer=self.config.tokenizer, revision=self.config.revision,
+            dtype=self.config.dtype, device=self.config.device,
+            trust_remote_code=self.config.trust_remote_code, threads=self.config.threads,
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        from openr_transformers.decoding import generate
+
+        return generate(self.model, self.tokenizer, list(requests), batch_size=self.config.batch_size,
+                        prefix_reuse=self.config.prefix_reuse)
+
+    def close(self) -> None:
+        self.model = None

@@ -1,0 +1,70 @@
+import json
+
+import attrs
+import torch
+from click.testing import CliRunner
+from transformers import AutoModelForCausalLM
+
+from openr_core.cli import cli
+from openr_transformers import sft_loop
+from openr_transformers.sft import SFTConfig
+
+
+def write_config(tmp_path, **trainer):
+    body = {"type": "sft", "model": "pkg:openr_arith/models/skeleton", "from_scratch": True, "steps": 6,
+            "batch_size": 16, "lr": 0.003, "log_every": 2, "save_every": 3, "warmup_steps": 1, **trainer}
+    path = tmp_path / "sft.yaml"
+    path.write_text(json.dumps({"job": "train", "seed": 3, "task": {"type": "arith"}, "trainer": body}))
+    return path
+
+
+def run(config_path, out):
+    result = CliRunner().invoke(cli, ["run", str(config_path), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_loss_falls_and_checkpoint_is_an_hf_folder(tmp_path):
+    log = run(write_config(tmp_path, steps=30, log_every=5, batch_size=32), tmp_path / "out")
+    assert log[-1]["step"] == 30 and log[-1]["loss"] < 0.7 * log[0]["loss"]
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "final")
+    assert model.config.model_type == "llama"
+    assert (tmp_path / "out" / "config.yaml").read_text().count("from_scratch: true") == 1
+
+
+def test_resume_after_kill_gives_the_same_weights(tmp_path):
+    config = write_config(tmp_path)
+    run(config, tmp_path / "full")
+    # a run that stopped after its step-3 checkpoint, then resumed
+    partial = tmp_path / "partial"
+    run(write_config(tmp_path, steps=6, save_every=3), partial)
+    import shutil
+
+    shutil.rmtree(partial / "final")
+    (partial / "train_log.jsonl").write_text("")
+    assert (partial / "checkpoints" / "step-3").exists()
+    log = run(config, partial)
+    assert [r["step"] for r in log] == [4, 6]
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "full" / "final").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(partial / "final").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    assert sft_loop.batch_indices(10, 3, 4, seed=1) == sft_loop.batch_indices(10, 3, 4, seed=1)
+    epoch = [i for step in range(5) for i in sft_loop.batch_indices(10, step, 2, seed=1)]
+    assert sorted(epoch) == list(range(10))  # one epoch covers every example once
+    assert sft_loop.batch_indices(10, 0, 4, seed=1) != sft_loop.batch_indices(10, 0, 4, seed=2)
+
+
+def test_completion_only_masks_the_prompt():
+    ids, mask, labels = sft_loop.collate([([1, 5, 6, 7, 2], 3), ([1, 8, 2], 2)], pad_id=0, completion_only=True)
+    assert labels.tolist() == [[-100, -100, -100, 7, 2], [-100, -100, 2, -100, -100]]
+    assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+
+
+def test_linear_schedule_ends_at_min_ratio():
+    config = SFTConfig(model="m", steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    assert sft_loop.lr_factor(config, 0) == 0.1 and sft_loop.lr_factor(config, 9) == 1.0
+    assert abs(sft_loop.lr_factor(config, 100) - 0.1) < 1e-9
+    assert sft_loop.lr_factor(attrs.evolve(config, schedule="constant"), 50) == 1.0
