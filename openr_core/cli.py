@@ -21,11 +21,19 @@ class OpenrGroup(click.Group):
     """A click group that adds plugin commands on first use and turns OpenrError into one line."""
 
     _plugin_commands_added = False
+    _commands_from = None  # the Plugins object whose commands are added
 
     def _add_plugin_commands(self) -> None:
-        if not self._plugin_commands_added:
-            self._plugin_commands_added = True
-            get_plugins().add_commands(self)
+        plugins = get_plugins()
+        if self._plugin_commands_added and self._commands_from is plugins:
+            return
+        for name in getattr(self, "_plugin_command_names", ()):
+            self.commands.pop(name, None)
+        before = set(self.commands)
+        self._plugin_commands_added = True
+        self._commands_from = plugins
+        plugins.add_commands(self)
+        self._plugin_command_names = set(self.commands) - before
 
     def list_commands(self, ctx):
         self._add_plugin_commands()

@@ -29,6 +29,7 @@ class _Row:
     stop: tuple[str, ...]
     logprobs: bool
     rng: torch.Generator | None
+    stop_ids: frozenset[int] | None = None  # when every stop string is exactly one token
     tokens: list[int] = attrs.field(factory=list)
     token_logprobs: list[float] = attrs.field(factory=list)
     text: str | None = None
@@ -105,16 +106,19 @@ def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positions: int | None) -> None:
+def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positions: int | None,
+                  prefix_reuse: bool = True) -> None:
     device = next(model.parameters()).device
-    prompts = list(dict.fromkeys(row.prompt for row in rows))
+    # with prefix reuse each distinct prompt is encoded once; without, once per row
+    prompts = list(dict.fromkeys(row.prompt for row in rows)) if prefix_reuse else [row.prompt for row in rows]
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     input_ids = enc["input_ids"].to(device)
     attention = enc["attention_mask"].to(device)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
     cache = out.past_key_values
-    index = torch.tensor([prompts.index(row.prompt) for row in rows], device=device)
+    position = {p: i for i, p in enumerate(prompts)}
+    index = torch.tensor([position[row.prompt] for row in rows] if prefix_reuse else list(range(len(rows))), device=device)
     if len(prompts) != len(rows) or not torch.equal(index, torch.arange(len(rows), device=device)):
         cache.reorder_cache(index)
     logits = out.logits[:, -1, :][index]
@@ -141,7 +145,11 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
             if token in eos:
                 row.stop_reason = "stop"
                 continue
-            if row.stop:  # a stop string ends within the last few tokens' text
+            if row.stop_ids is not None:  # every stop string is one token: compare ids
+                if token in row.stop_ids:
+                    row.stop_reason = "stop"
+                    continue
+            elif row.stop:  # a stop string ends within the last few tokens' text
                 text = tokenizer.decode(row.tokens[-STOP_WINDOW:], skip_special_tokens=True)
                 if any(s in text for s in row.stop):
                     row.stop_reason = "stop"
@@ -173,13 +181,32 @@ def _finish(row: _Row, tokenizer, eos: set[int]) -> Completion:
     return Completion(text, len(row.tokens), row.stop_reason, tuple(row.token_logprobs) if row.logprobs else None, matched)
 
 
+def _single_token_stops(tokenizer, stops: tuple[str, ...], cache: dict) -> frozenset[int] | None:
+    """Ids of the stop strings when each is exactly one token (and that token decodes to it)."""
+    if stops not in cache:
+        ids = set()
+        for stop in stops:
+            encoded = tokenizer(stop, add_special_tokens=False)["input_ids"]
+            if len(encoded) != 1 or tokenizer.decode(encoded) != stop:
+                cache[stops] = None
+                break
+            ids.add(encoded[0])
+        else:
+            cache[stops] = frozenset(ids)
+    return cache[stops]
+
+
 def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_size: int = 256,
              prefix_reuse: bool = True) -> list[GenerationResult]:
     rows = _rows(requests)
+    cache: dict = {}
+    for row in rows:
+        if row.stop:
+            row.stop_ids = _single_token_stops(tokenizer, row.stop, cache)
     eos = _eos_ids(model, tokenizer)
     max_positions = getattr(model.config, "max_position_embeddings", None)
     for chunk in _chunks(rows, batch_size, prefix_reuse):
-        _decode_chunk(model, tokenizer, chunk, eos, max_positions)
+        _decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse)
     prompt_tokens = {}
     by_request: list[list[Completion]] = [[] for _ in requests]
     for row in rows:

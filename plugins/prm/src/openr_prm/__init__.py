@@ -1,0 +1,1 @@
+"""Process reward models for openr: scoring, training and evaluation."""

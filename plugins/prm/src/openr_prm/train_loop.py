@@ -1,0 +1,194 @@
+"""The PRM training loop (imported only when training runs)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from openr_core.errors import ConfigError, DataError
+from openr_core.labelling import label_problems, read_labels
+from openr_core.types import LabelledExample, Problem, ScoreRequest
+from openr_prm import metrics
+from openr_prm.data import load_stepwise
+from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
+from openr_transformers.loading import pick_device
+from openr_transformers.sft_loop import batch_indices, lr_factor
+
+
+def training_examples(config, run) -> tuple[list[LabelledExample], list[LabelledExample]]:
+    """(train, dev) examples: from files, or labelled now with the run's labeler (resumable)."""
+    if config.data:
+        train = [e for path in config.data for e in load_stepwise(path, config.format)]
+        return train, []
+    if run.task is None or run.component("labeler") is None:
+        raise ConfigError("trainer prm: set `data:` or give the job a `task:` and a `labeler:` (and a `generator:`)")
+    out = Path(run.output_dir) / "data"
+    train = read_labels(label_problems(run, run.task.load(config.split, config.problems), 64, out / config.split))
+    dev = []
+    if config.dev_problems:
+        dev = read_labels(label_problems(run, run.task.load(config.dev_split, config.dev_problems), 64, out / config.dev_split))
+    return train, dev
+
+
+def ensure_marker(kind: str, config, model, tokenizer) -> None:
+    """Add the step tag / separator (and LM-head label tokens) to the vocabulary when the base
+    model lacks them."""
+    wanted = [marker(kind, config).strip()]
+    if kind == "lm-head":
+        wanted += [config.good_token.strip(), config.bad_token.strip()]
+    missing = []
+    for text in filter(None, wanted):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
+            missing.append(text)
+    if missing:
+        tokenizer.add_tokens(missing, special_tokens=kind == "classifier")
+        model.resize_token_embeddings(len(tokenizer))
+
+
+def deepen(model, extra_layers: int) -> None:
+    """Append decoder layers that start as the identity (their residual writers are zero).
+
+    A verifier must compare a step's result with the result its backbone computes at the
+    step's '=' (or equivalent) token; in a shallow backbone that computation finishes in the
+    last layer, where no later position can read it. Extra layers on top let the read position
+    attend to the finished computation. Works for decoder models with ``base_model.layers``
+    (Llama, Qwen2, Mistral, ...).
+    """
+    if not extra_layers:
+        return
+    layers = model.base_model.layers
+    config = model.config
+    layer_cls = type(layers[0])
+    for _ in range(extra_layers):
+        layer = layer_cls(config, len(layers))
+        layer.apply(model._init_weights)
+        for name, param in layer.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                torch.nn.init.zeros_(param)
+        layers.append(layer.to(next(model.parameters()).dtype))
+    config.num_hidden_layers = len(layers)
+    if getattr(config, "layer_types", None):
+        config.layer_types = list(config.layer_types) + [config.layer_types[-1]] * extra_layers
+
+
+def as_request(example: LabelledExample, index: int, steps=None) -> ScoreRequest:
+    return ScoreRequest(Problem(example.problem_id or f"example-{index}", example.prompt),
+                        steps if steps is not None else example.completions)
+
+
+def loss_for(kind: str, raw: torch.Tensor, example: LabelledExample, config) -> torch.Tensor:
+    n = raw.shape[0]
+    if kind in ("outcome", "implicit"):
+        outcome = float(example.meta.get("outcome", all(example.labels)))
+        logit = raw[-1] if kind == "outcome" else config.beta * raw.sum()
+        return torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.tensor(outcome))
+    good = torch.tensor([float(x) for x in (example.soft_labels if config.soft_labels and example.soft_labels
+                                             else example.labels)][:n])
+    logp = torch.log_softmax(raw, -1)
+    if kind == "lm-head":  # columns: (good, bad)
+        logp_good, logp_bad = logp[:, 0], logp[:, 1]
+    else:
+        logp_good, logp_bad = logp[:, 1], logp[:, 0]
+    return -(good * logp_good + (1 - good) * logp_bad).mean()
+
+
+def truncate(example: LabelledExample, keep_after_error: bool) -> LabelledExample:
+    if keep_after_error or example.first_error == -1:
+        return example
+    k = example.first_error + 1
+    soft = example.soft_labels[:k] if example.soft_labels else None
+    return LabelledExample(example.prompt, example.completions[:k], example.labels[:k], soft, example.problem_id, example.meta)
+
+
+def evaluate(scorer: Scorer, examples: list[LabelledExample]) -> dict:
+    scored = scorer.score([as_request(e, i) for i, e in enumerate(examples)])
+    scores = [list(s.scores) for s in scored]
+    labels = [e.first_error for e in examples]
+    threshold, f1 = metrics.tune_threshold(scores, labels)
+    fixed = metrics.processbench([metrics.predict_first_error(s, 0.5) for s in scores], labels)["f1"]
+    return {"dev_f1_at_0.5": round(fixed, 4), "dev_f1_tuned": round(f1, 4), "dev_threshold": threshold}
+
+
+def train_prm(config, run) -> str:
+    kind = config.kind
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(run.seed)
+    train, dev = training_examples(config, run)
+    train = [truncate(e, config.steps_after_first_error) for e in train if e.completions]
+    if not train:
+        raise DataError("trainer prm: no training examples")
+    scoring_config = _scoring_config(config)
+    models, tokenizer = load_models(kind, scoring_config, train=True)
+    model = models["model"]
+    deepen(model, config.extra_layers)
+    ensure_marker(kind, config, model, tokenizer)
+    if kind == "implicit":
+        for p in models["reference"].parameters():
+            p.requires_grad_(False)
+    extra = {}
+    if kind == "lm-head":
+        extra = {"good": token_id(tokenizer, config.good_token), "bad": token_id(tokenizer, config.bad_token)}
+    layouts = layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(train)])
+    accelerator = Accelerator(cpu=pick_device(config.device).type == "cpu")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    models["model"] = model
+    out = Path(run.output_dir)
+    log = open(out / "train_log.jsonl", "w")
+    stats = {"train_examples": len(train), "dev_examples": len(dev),
+             "train_steps_labelled": sum(len(e.labels) for e in train),
+             "train_good_fraction": sum(sum(e.labels) for e in train) / max(1, sum(len(e.labels) for e in train))}
+    print(json.dumps(stats), flush=True)
+    log.write(json.dumps(stats) + "\n")
+    t0 = time.perf_counter()
+    for step in range(config.steps):
+        idx = batch_indices(len(train), step, config.batch_size, run.seed)
+        raw = step_logits(kind, models, [layouts[i] for i in idx], tokenizer.pad_token_id, extra)
+        loss = torch.stack([loss_for(kind, r, train[i], config) for r, i in zip(raw, idx)]).mean()
+        accelerator.backward(loss)
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        record = None
+        if done % config.log_every == 0 or done == config.steps:
+            record = {"step": done, "loss": round(loss.item(), 5), "lr": scheduler.get_last_lr()[0],
+                      "seconds": round(time.perf_counter() - t0, 1)}
+        if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+            model.eval()
+            record = {**(record or {"step": done}), **evaluate(Scorer(kind, scoring_config, models, tokenizer), dev)}
+            model.train()
+        if record:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            print(json.dumps(record), flush=True)
+    log.close()
+    final = out / "final"
+    accelerator.unwrap_model(model).save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    return str(final)
+
+
+def _scoring_config(config):
+    """The reward-model config matching this training config (what inference must use)."""
+    from openr_prm import models as M
+
+    common = dict(model=config.model, prompt_template=config.prompt_template, join=config.join,
+                  max_length=config.max_length, dtype=config.dtype, device=config.device)
+    if config.kind == "lm-head":
+        return M.LMHeadConfig(**common, step_tag=config.step_tag, good_token=config.good_token, bad_token=config.bad_token)
+    if config.kind == "classifier":
+        return M.ClassifierConfig(**common, separator=config.separator)
+    if config.kind == "outcome":
+        return M.OutcomeConfig(**common)
+    return M.ImplicitConfig(**common, reference=config.reference or config.model, beta=config.beta)

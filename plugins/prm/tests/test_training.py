@@ -1,0 +1,52 @@
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from openr_arith.task import ArithTask
+from openr_core.cli import cli
+from openr_core.types import LabelledExample, to_dict
+from openr_prm.models import ImplicitPRM
+from openr_prm.train_loop import evaluate
+
+BACKBONE = "pkg:openr_arith/models/backbone"
+
+
+def corrupted(task, split, n, seed):
+    """Reference solutions and copies with one wrong result (exact labels), as stepwise examples."""
+    rng = random.Random(seed)
+    out = []
+    for p in task.load(split, n):
+        steps = p.meta["solution"].split("\n")
+        out.append(LabelledExample(p.question, steps, [True] * len(steps), None, p.id, {"outcome": True}))
+        k = rng.randrange(len(steps) - 1)
+        bad = list(steps)
+        head, result = bad[k].rsplit(" ", 1)
+        bad[k] = f"{head} {int(result) + rng.choice([-2, -1, 1, 2])}"
+        labels = [i < k for i in range(len(steps))]
+        out.append(LabelledExample(p.question, bad, labels, None, p.id, {"outcome": False}))
+    return out
+
+
+@pytest.mark.slow
+def test_implicit_prm_training_improves_processbench_f1(tmp_path):
+    """pi_theta starts equal to pi_ref (every step reward is 0: nothing is flagged); a short
+    cross-entropy run on outcome labels alone must teach it where the errors are."""
+    task = ArithTask()
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in corrupted(task, "train", 200, 0)))
+    config = tmp_path / "prm.yaml"
+    config.write_text(json.dumps({"job": "train", "trainer": {
+        "type": "prm", "kind": "implicit", "model": BACKBONE, "reference": BACKBONE, "beta": 0.05,
+        "data": [str(data)], "format": "openr", "steps": 40, "batch_size": 16, "lr": 0.0005,
+        "warmup_steps": 5, "eval_every": 0, "log_every": 10}}))
+    result = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    dev = corrupted(task, "dev", 60, 1)
+    before = evaluate(ImplicitPRM(model=BACKBONE, reference=BACKBONE)._scorer, dev)
+    after = evaluate(ImplicitPRM(model=str(tmp_path / "out" / "final"), reference=BACKBONE)._scorer, dev)
+    assert before["dev_f1_tuned"] == 0.0
+    assert after["dev_f1_tuned"] > 0.5, after
+    log = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["train_examples"] == 400 and log[-1]["step"] == 40

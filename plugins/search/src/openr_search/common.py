@@ -1,0 +1,165 @@
+"""What every searcher shares: step generation, scoring, budgets and answer selection.
+
+Each helper makes ONE call for a whole round: all open nodes of all problems go to the
+Generator together, and all new paths to the RewardModel together.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from openr_core import Budget, GenerationRequest, Problem, SamplingParams, ScoreRequest, Solution, Task
+from openr_core.evaluation import vote
+
+
+@attrs.frozen
+class SearchConfig:
+    """``n``: the budget in full-solution equivalents (samples for sampling methods, paths per
+    round for tree methods, tokens of n solutions for MCTS), the same for every method."""
+
+    n: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    step_max_tokens: int = 64
+    max_steps: int = 16
+    reducer: Literal["min", "last", "mean", "product"] = "min"
+    selection: Literal["max", "majority", "weighted"] = "max"
+    seed: int = 0
+
+    def __attrs_post_init__(self):
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+
+
+def node_seed(seed: int, problem: Problem, steps: Sequence[str], salt: str = "") -> int:
+    """A seed for expanding a node: depends on the node, never on batch or schedule."""
+    key = f"{problem.id}\x00{salt}\x00" + "\x00".join(steps)
+    return (seed * 1_000_003 + zlib.crc32(key.encode())) % 2**31
+
+
+@attrs.define
+class Path:
+    """A partial or complete solution under construction."""
+
+    problem: int  # index into the batch
+    steps: list[str]
+    tokens: int = 0
+    done: bool = False
+    scores: list[float] = attrs.field(factory=list)
+    logprob: float = 0.0  # mean token log-prob of the last step (when requested)
+
+    def value(self, reducer: str) -> float:
+        return reduce_scores(self.scores, reducer)
+
+
+def reduce_scores(scores: Sequence[float], reducer: str) -> float:
+    if not scores:
+        return float("-inf")
+    if reducer == "min":
+        return min(scores)
+    if reducer == "last":
+        return scores[-1]
+    if reducer == "mean":
+        return sum(scores) / len(scores)
+    return math.prod(scores)
+
+
+class Round:
+    """Batched generation and scoring with per-problem budget accounting."""
+
+    def __init__(self, problems: Sequence[Problem], task: Task, generator, reward_model, config: SearchConfig):
+        self.problems, self.task, self.generator, self.reward_model, self.config = problems, task, generator, reward_model, config
+        self.budgets = [Budget() for _ in problems]
+
+    def _charge(self, i: int, tokens: int = 0, calls: int = 0, prm: int = 0) -> None:
+        self.budgets[i] = self.budgets[i] + Budget(tokens, calls, prm)
+
+    def sample(self, indices: Sequence[int], n: int, temperature: float, salt: str = "") -> list[list[tuple[str, int, bool]]]:
+        """``n`` full solutions for each problem in ``indices``: (text, tokens, finished)."""
+        c = self.config
+        requests = [GenerationRequest(self.task.prompt(self.problems[i]), SamplingParams(
+            n=n, temperature=temperature, top_p=c.top_p if temperature > 0 else 1.0, max_tokens=c.max_tokens,
+            seed=node_seed(c.seed, self.problems[i], [], salt))) for i in indices]
+        results = self.generator.generate(requests) if requests else []
+        out = []
+        for i, result in zip(indices, results):
+            self._charge(i, sum(x.n_tokens for x in result.completions), 1)
+            out.append([(x.text, x.n_tokens, x.stop_reason == "stop") for x in result.completions])
+        return out
+
+    def expand(self, paths: Sequence[Path], k: int | Sequence[int], salts: Sequence[str] | None = None,
+               logprobs: bool = False) -> list[list[Path]]:
+        """``k`` (or ``k[i]``) one-step children of every path, all in one generator call.
+
+        ``salts`` (one per path) make otherwise identical nodes expand differently (DVTS subtrees).
+        """
+        c = self.config
+        sep = self.task.step_separator
+        salts = salts or [""] * len(paths)
+        ks = [k] * len(paths) if isinstance(k, int) else list(k)
+        requests = [GenerationRequest(
+            self.task.prompt(self.problems[p.problem]) + self.task.join_steps(p.steps),
+            SamplingParams(n=n, temperature=c.temperature, top_p=c.top_p, max_tokens=c.step_max_tokens, stop=(sep,),
+                           seed=node_seed(c.seed, self.problems[p.problem], p.steps, salt), logprobs=logprobs))
+            for p, salt, n in zip(paths, salts, ks)]
+        results = self.generator.generate(requests) if requests else []
+        calls = set()
+        children = []
+        for p, result in zip(paths, results):
+            if p.problem not in calls:
+                self._charge(p.problem, calls=1)
+                calls.add(p.problem)
+            kids = []
+            for x in result.completions:
+                self._charge(p.problem, tokens=x.n_tokens)
+                step = x.text.strip()
+                steps = p.steps + [step] if step else list(p.steps)
+                done = x.matched_stop is None or len(steps) >= c.max_steps or not step
+                mean_logprob = sum(x.token_logprobs) / len(x.token_logprobs) if x.token_logprobs else 0.0
+                kids.append(Path(p.problem, steps, p.tokens + x.n_tokens, done, list(p.scores), mean_logprob))
+            children.append(kids)
+        return children
+
+    def score(self, paths: Sequence[Path]) -> None:
+        """Fill ``path.scores`` (all steps) for every path, in one reward-model call."""
+        todo = [p for p in paths if p.steps]
+        if not todo or self.reward_model is None:
+            return
+        scored = self.reward_model.score([ScoreRequest(self.problems[p.problem], p.steps) for p in todo])
+        for p, s in zip(todo, scored):
+            p.scores = list(s.scores)
+            self._charge(p.problem, prm=s.n_tokens)
+
+    def score_texts(self, items: Sequence[tuple[int, str]]) -> list[list[float]]:
+        """Step scores of complete solution texts (problem index, text), in one call."""
+        if self.reward_model is None:
+            return [[] for _ in items]
+        requests = [ScoreRequest(self.problems[i], self.task.split_steps(t)) for i, t in items]
+        scored = self.reward_model.score(requests)
+        for (i, _), s in zip(items, scored):
+            self._charge(i, prm=s.n_tokens)
+        return [list(s.scores) for s in scored]
+
+
+def choose(task: Task, texts: Sequence[str], values: Sequence[float] | None, selection: str) -> int | None:
+    """Index of the chosen candidate: highest value, majority vote, or value-weighted vote."""
+    if not texts:
+        return None
+    answers = [task.extract_answer(t) for t in texts]
+    if selection == "max" and values is not None:
+        return max(range(len(texts)), key=lambda i: (values[i], -i))
+    weights = None
+    if selection == "weighted" and values is not None:
+        weights = [max(v, 0.0) if math.isfinite(v) else 0.0 for v in values]
+    winner = vote(answers, task.same_answer, weights)
+    return winner if winner is not None else 0
+
+
+def solution(task: Task, problem: Problem, text: str, tokens: int) -> Solution:
+    return Solution(problem.id, tuple(task.split_steps(text)), task.extract_answer(text), tokens, True)

@@ -1,0 +1,124 @@
+"""The ``search`` job: a task split x a list of searchers, budget-matched.
+
+Per searcher, per-problem results go to ``results/<label>.jsonl`` as each batch of problems
+finishes (a killed run resumes where it stopped); then ``summary.json``, a table, and
+``accuracy_vs_tokens.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import attrs
+import click
+
+from openr_core.config import component
+from openr_core.jobs import JobConfig
+from openr_core.runs import Run
+from openr_core.types import to_dict
+
+
+@attrs.frozen(kw_only=True)
+class SearchJob(JobConfig):
+    """Run several searchers on one task split and compare them at matched budgets."""
+
+    task: Any = component("task")
+    generator: Any = component("generator")
+    reward_model: Any = component("reward_model", optional=True)
+    searchers: list = component("searcher", many=True)
+    split: str = "test"
+    limit: int | None = None
+    batch_size: int = 100
+    plot: bool = True
+
+
+def labels(specs) -> list[str]:
+    out = []
+    for spec in specs:
+        n = getattr(spec.config, "n", None)
+        base = spec.type + (f"@{n}" if n is not None and spec.type != "greedy" else "")
+        label, k = base, 2
+        while label in out:
+            label, k = f"{base}-{k}", k + 1
+        out.append(label)
+    return out
+
+
+def run_search(config: SearchJob, run: Run) -> list[dict]:
+    """Run several searchers on a task split; per-problem JSONL, a summary table and a plot."""
+    if not config.searchers:
+        raise click.UsageError("search: `searchers:` is empty")
+    task, generator, reward_model = run.task, run.generator, run.reward_model
+    problems = task.load(config.split, config.limit)
+    rows = []
+    for label, spec in zip(labels(config.searchers), config.searchers):
+        searcher = run.build(spec)
+        results = run.results(f"results/{label}.jsonl")
+        todo = [p for p in problems if p.id not in results]
+        with click.progressbar(length=len(problems), label=f"{label:<16}", file=sys.stderr) as bar:
+            bar.update(len(problems) - len(todo))
+            for start in range(0, len(todo), config.batch_size):
+                batch = todo[start : start + config.batch_size]
+                t0 = time.perf_counter()
+                found = searcher.search(batch, task=task, generator=generator, reward_model=reward_model)
+                seconds = (time.perf_counter() - t0) / len(batch)
+                records = []
+                for problem, result in zip(batch, found):
+                    correct = result.answer is not None and task.answers_match(problem, result.answer)
+                    any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
+                    records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
+                                    "pass": any_correct or correct, "candidates": len(result.candidates),
+                                    **to_dict(result.budget), "seconds": seconds,
+                                    "solution": list(result.solution.steps) if result.solution else None})
+                results.append(records)
+                bar.update(len(batch))
+        rows.append(summarize(label, spec, [results.get(p.id) for p in problems]))
+    run.write_json("summary.json", {"split": config.split, "problems": len(problems), "searchers": rows})
+    click.echo(format_table(rows))
+    if config.plot:
+        plot(rows, run.output_dir / "accuracy_vs_tokens.png")
+    return rows
+
+
+def summarize(label: str, spec, records: list[dict]) -> dict:
+    count = len(records)
+    return {
+        "searcher": label, "type": spec.type, "n": getattr(spec.config, "n", 1), "problems": count,
+        "accuracy": sum(r["correct"] for r in records) / count,
+        "pass@n": sum(r["pass"] for r in records) / count,
+        "tokens_per_problem": sum(r["generated_tokens"] for r in records) / count,
+        "generator_calls_per_problem": sum(r["generator_calls"] for r in records) / count,
+        "prm_tokens_per_problem": sum(r["prm_tokens"] for r in records) / count,
+        "wall_seconds": sum(r["seconds"] for r in records),
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'searcher':<16} {'accuracy':>8} {'pass@n':>7} {'tokens/problem':>14} {'calls/problem':>13} {'prm tokens':>10} {'seconds':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['searcher']:<16} {r['accuracy']:>8.3f} {r['pass@n']:>7.3f} {r['tokens_per_problem']:>14.1f} "
+                     f"{r['generator_calls_per_problem']:>13.1f} {r['prm_tokens_per_problem']:>10.0f} {r['wall_seconds']:>8.1f}")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ax.scatter(r["tokens_per_problem"], r["accuracy"])
+        ax.annotate(r["searcher"], (r["tokens_per_problem"], r["accuracy"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
