@@ -1,0 +1,1 @@
+"""Step labellers for openr: MC rollouts (Math-Shepherd), OmegaPRM binary search, LLM judge, consensus."""

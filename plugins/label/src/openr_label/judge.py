@@ -1,0 +1,120 @@
+"""LLM-as-judge labelling: a prompted critic names the first wrong step of each solution."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from openr_core import GenerationRequest, LabelledExample, SamplingParams
+from openr_label.common import SolutionLabeler, labels_from_first_error
+
+DEFAULT_TEMPLATE = (
+    "Problem: {question}\n"
+    "Solution:\n{steps}\n"
+    "Which step is the first wrong one? Answer with its number, or -1 if every step is correct.\n"
+    "First wrong step:"
+)
+
+_NONE = re.compile(r"(?<![\w-])-1(?!\d)|\bnone\b|\ball (?:steps |of them |the steps )?(?:are )?correct\b|"
+                   r"\bno (?:wrong step|error|mistake|incorrect step)s?\b|\bevery step is correct\b")
+_BOXED = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
+_STEP = re.compile(r"\bstep\s*#?\s*(-?\d+)")
+_LEAD = re.compile(r"^\s*(?:first (?:wrong|incorrect|erroneous) step|first error|answer|verdict)?\s*[:=]?\s*"
+                   r"(-?\d+)\s*[.)]?\s*(?:$|\n)")
+
+
+def parse_verdict(text: str, n_steps: int) -> int | None:
+    """0-based index of the first wrong step named in ``text`` (which numbers steps from 1),
+    -1 for "no wrong step", None when unparseable or out of range (never guessed)."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if not t:
+        return None
+    m = _BOXED.search(t)
+    if m is None:
+        m = _STEP.search(t)
+    if m is None:
+        m = _LEAD.match(t)
+    if m is None:
+        return -1 if _NONE.search(t) else None
+    number = int(m.group(1))
+    if number == -1:
+        return -1
+    if 1 <= number <= n_steps:
+        return number - 1
+    return None
+
+
+@attrs.frozen
+class JudgeConfig:
+    """``n_solutions`` sampled at ``temperature`` per problem are judged; the critic sees
+    ``template`` (fields ``{question}``, ``{steps}`` = "Step i: ..." lines) and answers greedily
+    within ``judge_max_tokens``. ``critic``: an optional generator section (``{type: ..., ...}``)
+    used instead of the job's generator."""
+
+    n_solutions: int = 4
+    temperature: float = 1.0
+    max_tokens: int = 96
+    template: str = DEFAULT_TEMPLATE
+    judge_max_tokens: int = 24
+    judge_temperature: float = 0.0
+    critic: dict | None = None
+    seed: int = 0
+
+
+class JudgeLabeler(SolutionLabeler):
+    """LLM judge: the critic names the first wrong step; unparseable verdicts are counted and dropped."""
+
+    Config = JudgeConfig
+
+    def __init__(self, config=None, **fields):
+        super().__init__(config, **fields)
+        self._critic = None
+
+    def critic(self, generator):
+        if self.config.critic is None:
+            return generator
+        if self._critic is None:
+            from openr_core import get_component
+
+            spec = dict(self.config.critic)
+            self._critic = get_component("generator", spec.pop("type"), **spec)
+        return self._critic
+
+    def close(self) -> None:
+        if self._critic is not None:
+            self._critic.close()
+            self._critic = None
+
+    def prompt(self, problem, steps) -> str:
+        numbered = "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))
+        return self.config.template.format(question=problem.question, steps=numbered)
+
+    def label_solutions(self, problems, solutions, *, task, generator):
+        from openr_core.evaluation import stable_seed
+
+        c = self.config
+        items = [(p, tuple(s)) for p, sols in zip(problems, solutions) for s in sols]
+        if not items:
+            return []
+        critic = self.critic(generator)
+        requests = [GenerationRequest(self.prompt(p, s), SamplingParams(
+            n=1, temperature=c.judge_temperature, max_tokens=c.judge_max_tokens,
+            seed=stable_seed(c.seed, p.id + "\x00judge\x00" + "\x00".join(s)))) for p, s in items]
+        results = critic.generate(requests)  # ONE call for every solution in the batch
+        out = []
+        for (problem, steps), result in zip(items, results):
+            completion = result.completions[0]
+            verdict = parse_verdict(completion.text, len(steps))
+            self.stats.update(tokens=completion.n_tokens, solutions=1)
+            if verdict is None:
+                self.stats["unparseable"] += 1
+                continue
+            self.stats["examples"] += 1
+            out.append(LabelledExample(problem.question, steps, labels_from_first_error(len(steps), verdict), None,
+                                       problem.id, {"labeler": "llm-judge", "rollouts": 0,
+                                                    "tokens": completion.n_tokens, "verdict": completion.text,
+                                                    "unparseable_so_far": self.stats["unparseable"]}))
+        return out

@@ -1,0 +1,23 @@
+"""Entry point of openr-label."""
+
+from openr_core import hookimpl
+
+
+@hookimpl
+def register_labelers(register):
+    register("mc", "openr_label.mc:MCLabeler",
+             doc="Math-Shepherd: k rollouts from every step prefix; hard = any rollout right, soft = fraction right.")
+    register("omegaprm", "openr_label.omegaprm:OmegaPRMLabeler",
+             doc="OmegaPRM: binary search for the first wrong step with cached MC estimates, Q+U solution selection.")
+    register("llm-judge", "openr_label.judge:JudgeLabeler",
+             doc="A prompted critic names the first wrong step (or -1); unparseable verdicts are dropped.")
+    register("consensus", "openr_label.consensus:ConsensusLabeler",
+             doc="Keep only solutions on whose first wrong step two labellers agree.")
+
+
+@hookimpl
+def register_commands(cli):
+    from openr_core.jobs import job_command
+    from openr_label.compare import CompareJob, run_compare
+
+    cli.add_command(job_command("label-compare", CompareJob, run_compare))

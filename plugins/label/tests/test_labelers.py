@@ -1,0 +1,148 @@
+import math
+
+import pytest
+
+from openr_core import LabelledExample, get_component
+from openr_label.common import first_error_of
+from openr_label.consensus import ConsensusLabeler
+from openr_label.judge import parse_verdict
+from openr_label.mc import MCLabeler
+from openr_label.omegaprm import OmegaPRMLabeler, selection_score
+
+CASES = [(n, e) for n in (1, 2, 3, 5, 8, 13) for e in [-1, *range(n)]]
+
+
+def fixture(toy):
+    problems = toy.task.load("train", 2)
+    sols = [[toy.solution(n, e) for n, e in CASES[::2]], [toy.solution(n, e) for n, e in CASES[1::2]]]
+    return problems, sols
+
+
+def test_omegaprm_binary_search_finds_the_known_first_error_in_log_rounds(toy):
+    problems, sols = fixture(toy)
+    gen = toy.Generator()
+    lab = OmegaPRMLabeler(k=4)
+    out = lab.label_solutions(problems, sols, task=toy.task, generator=gen)
+    expected = [e for group in (CASES[::2], CASES[1::2]) for _, e in group]
+    assert [ex.first_error for ex in out] == expected
+    for ex, (_, e) in zip(out, [c for g in (CASES[::2], CASES[1::2]) for c in g]):
+        n = len(ex.labels)
+        assert ex.labels == tuple(e == -1 or i < e for i in range(n))
+        if e == -1:
+            assert ex.meta["rollouts"] == 0  # a right answer needs no search
+        else:
+            assert ex.meta["rollouts"] <= 4 * math.ceil(math.log2(n)) if n > 1 else ex.meta["rollouts"] == 0
+    # one generator call per round, for every solution of both problems together
+    assert len(gen.calls) == max(ex.meta["search_rounds"] for ex in out) == math.ceil(math.log2(13))
+    assert sum(ex.meta["rollouts"] for ex in out) == 4 * len(gen.requests)
+
+
+def test_mc_hard_and_soft_labels_and_one_batched_call(toy):
+    problems, sols = fixture(toy)
+    gen = toy.Generator(fail_every=4)  # a good prefix gets 3 of 4 rollouts right
+    out = MCLabeler(k=4).label_solutions(problems, sols, task=toy.task, generator=gen)
+    assert len(gen.calls) == 1
+    for ex in out:
+        e = first_error_of([not s.startswith("bad") and s != "ans 0" for s in ex.completions])
+        n = len(ex.labels)
+        soft = [0.75 if (e == -1 or i < e) else 0.0 for i in range(n - 1)]
+        soft.append(1.0 if e == -1 else 0.0)  # the whole solution is graded, not rolled out
+        assert ex.soft_labels == tuple(soft)
+        assert ex.labels == tuple(e == -1 or i < e for i in range(n))
+    # rollouts are counted once per distinct prefix: (n - 1) * k per solution, shared prefixes once
+    assert sum(ex.meta["rollouts"] for ex in out) == 4 * len(gen.requests)
+    assert sum(ex.meta["tokens"] for ex in out) == 2 * 4 * len(gen.requests)
+
+
+def test_mc_non_monotone_option(toy):
+    problems = toy.task.load("train", 1)
+    gen = toy.Generator()
+    steps = ("ok 0", "bad 1", "ok 2", "ans 0")  # rollouts after 'bad 1' all fail
+    ex = MCLabeler(k=2, monotone=False).label_solutions(problems, [[steps]], task=toy.task, generator=gen)[0]
+    assert ex.labels == (True, False, False, False) and ex.soft_labels == (1.0, 0.0, 0.0, 0.0)
+
+
+def test_omegaprm_and_mc_agree_on_monotone_fixture_with_fewer_rollouts(toy):
+    problems, sols = fixture(toy)
+    mc = MCLabeler(k=4).label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    om = OmegaPRMLabeler(k=4).label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    assert [e.first_error for e in mc] == [e.first_error for e in om]
+    assert sum(e.meta["rollouts"] for e in om) <= 0.5 * sum(e.meta["rollouts"] for e in mc)
+
+
+def test_label_samples_seeded_solutions_then_labels_them(toy):
+    problems = toy.task.load("train", 2)
+    solutions = {"p0": [toy.solution(4, 2), toy.solution(3, -1)], "p1": [toy.solution(5, 0)]}
+    runs = []
+    for _ in range(2):
+        gen = toy.Generator(solutions)
+        runs.append([(e.problem_id, e.completions, e.labels) for e in
+                     OmegaPRMLabeler(n_solutions=2, k=2).label(problems, task=toy.task, generator=gen)])
+        assert gen.requests[0].params.seed == gen.requests[0].params.seed
+    assert runs[0] == runs[1]
+    assert [r[0] for r in runs[0]] == ["p0", "p0", "p1"]  # p1's two samples are deduplicated
+    assert [first_error_of(r[2]) for r in runs[0]] == [2, -1, 0]
+
+
+def test_search_budget_picks_by_q_plus_u(toy):
+    problems = toy.task.load("train", 1)
+    sols = [[("bad a", "x y z w", "ans 0"), ("bad b", "ans 0"), ("bad b", "q", "ans 0"), ("ok", "ans 1")]]
+    # without exploration: the two shortest wrong solutions (beta^(len/L) decides)
+    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=0.0)
+    out = lab.label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    assert [e.completions for e in out] == [sols[0][1], sols[0][2], sols[0][3]]
+    assert lab.stats["unsearched"] == 1
+    # with strong exploration the second pick leaves the already-searched first step 'bad b'
+    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=1.0)
+    out = lab.label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    assert [e.completions for e in out] == [sols[0][0], sols[0][1], sols[0][3]]
+    assert [e.first_error for e in out] == [0, 0, -1]
+    assert selection_score(1.0, 0, 0, 0) == 1.0
+    assert selection_score(0.0, 500, 0, 4) == pytest.approx(0.5 * 0.9 + 0.125 * 2)
+
+
+@pytest.mark.parametrize("text,n,expected", [
+    ("first error: step 3", 5, 2), ("Step 3", 5, 2), ("-1", 5, -1), ("none", 5, -1), ("All correct.", 5, -1),
+    ("All steps are correct", 4, -1), ("\\boxed{2}", 5, 1), ("The answer is \\boxed{-1}", 5, -1), (" 4", 5, 3),
+    ("First wrong step: 1.", 3, 0), ("step #2 is wrong", 3, 1), ("Step 9", 5, None), ("0", 5, None),
+    ("\\boxed{7}", 5, None), ("", 5, None), ("ann has 57 coins", 5, None), ("65 - 3 = 62", 5, None),
+    ("banana", 5, None), ("no errors", 3, -1), ("step three", 3, None),
+])
+def test_judge_parsing(text, n, expected):
+    assert parse_verdict(text, n) == expected
+
+
+def test_judge_drops_and_counts_unparseable(toy):
+    problems = toy.task.load("train", 1)
+    sols = [[toy.solution(3, 1), toy.solution(3, -1), toy.solution(4, 0), toy.solution(2, 1)]]
+    gen = toy.Generator(verdicts=["Step 2", "blah", "-1", "Step 7"])
+    lab = get_component("labeler", "llm-judge")
+    out = lab.label_solutions(problems, sols, task=toy.task, generator=gen)
+    assert len(gen.calls) == 1
+    assert [(e.completions, e.first_error) for e in out] == [(sols[0][0], 1), (sols[0][2], -1)]
+    assert lab.stats["unparseable"] == 2 and out[-1].meta["unparseable_so_far"] == 1
+
+
+def ex(pid, steps, first):
+    return LabelledExample("q", steps, [first < 0 or i < first for i in range(len(steps))], None, pid, {"rollouts": 1})
+
+
+def test_consensus_keeps_only_agreeing_first_errors():
+    lab = ConsensusLabeler(first={"type": "mc", "k": 2}, second={"type": "omegaprm", "k": 2})
+    a = [ex("p", ("a", "b"), 1), ex("p", ("c", "d"), -1), ex("q", ("e",), 0), ex("q", ("f",), 0)]
+    b = [ex("p", ("a", "b"), 1), ex("p", ("c", "d"), 0), ex("q", ("e",), 0)]  # ('f',) dropped by second
+    kept = lab.combine(a, b)
+    assert [k.completions for k in kept] == [("a", "b"), ("e",)]
+    assert kept[0].meta["kept_fraction"] == 0.5 and kept[0].meta["rollouts"] == 2
+    assert lab.stats == {"candidates": 4, "kept": 2}
+
+
+def test_consensus_end_to_end_with_a_disagreeing_judge(toy):
+    problems = toy.task.load("train", 1)
+    solutions = {"p0": [toy.solution(3, 1), toy.solution(3, -1), toy.solution(4, 0)]}
+    gen = toy.Generator(solutions, verdicts=["Step 2", "Step 1", "nonsense"])
+    lab = get_component("labeler", "consensus", first={"type": "omegaprm", "n_solutions": 3, "k": 2},
+                        second={"type": "llm-judge"})
+    out = list(lab.label(problems, task=toy.task, generator=gen))
+    assert [e.completions for e in out] == [solutions["p0"][0]]
+    assert out[0].meta["kept_fraction"] == pytest.approx(1 / 3)
