@@ -106,6 +106,7 @@ def format_table(rows: list[dict]) -> str:
 
 def plot(rows: list[dict], path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,6 +117,7 @@ def plot(rows: list[dict], path) -> None:
         ax.annotate(r["searcher"], (r["tokens_per_problem"], r["accuracy"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("generated tokens per problem")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
