@@ -1,4 +1,6 @@
 import filecmp
+
+import pytest
 import json
 from pathlib import Path
 
@@ -26,13 +28,15 @@ def test_tokenizer_round_trip_and_word_level_tokens():
     assert tok.padding_side == "left"
 
 
-def test_skeleton_loads_like_a_checkpoint_and_is_current(tmp_path):
-    path = resolve_location(SKELETON)
+@pytest.mark.parametrize("name, layers, size", [("skeleton", 2, (0.4e6, 1e6)), ("skeleton_4layer", 4, (0.9e6, 1.5e6))])
+def test_skeleton_loads_like_a_checkpoint_and_is_current(tmp_path, name, layers, size):
+    path = resolve_location(f"pkg:openr_arith/models/{name}")
     config = AutoConfig.from_pretrained(path)
     assert config.model_type == "llama" and config.vocab_size == len(vocabulary())
+    assert config.num_hidden_layers == layers
     model = AutoModelForCausalLM.from_config(config)
-    assert 0.4e6 < sum(p.numel() for p in model.parameters()) < 1e6
-    fresh = write_skeleton(tmp_path / "skeleton")
+    assert size[0] < sum(p.numel() for p in model.parameters()) < size[1]
+    fresh = write_skeleton(tmp_path / "skeleton", layers=layers)
     for name in ("config.json", "tokenizer_config.json"):
         assert json.loads((fresh / name).read_text()) == json.loads((Path(path) / name).read_text()), name
     assert filecmp.cmp(fresh / "tokenizer.json", Path(path) / "tokenizer.json", shallow=False)

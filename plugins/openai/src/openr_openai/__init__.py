@@ -1,0 +1,1 @@
+"""openr generator for OpenAI-compatible completions endpoints."""

@@ -1,0 +1,71 @@
+"""A small OpenAI-compatible completions server on 127.0.0.1 with scripted failures."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class FakeServer:
+    def __init__(self):
+        self.failures = []  # HTTP codes to answer before succeeding
+        self.requests = []
+        self.lock = threading.Lock()
+        self.required_key = None
+        self.delay = 0.0
+
+    def handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append((self.path, body, self.headers.get("Authorization")))
+                    code = server.failures.pop(0) if server.failures else 200
+                if server.required_key and self.headers.get("Authorization") != f"Bearer {server.required_key}":
+                    code = 401
+                if server.delay:
+                    import time
+
+                    time.sleep(server.delay)
+                if code != 200:
+                    self.send_response(code)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "scripted"}')
+                    return
+                words = body["prompt"].split()
+                choices = []
+                for i in range(body["n"]):
+                    tokens = [f"{w}{i}" for w in words[: body["max_tokens"]]]
+                    stop = (body.get("stop") or [None])[0]
+                    choices.append({"index": i, "text": " ".join(tokens), "finish_reason": "stop" if stop else "length",
+                                    "stop_reason": stop,
+                                    "logprobs": {"tokens": tokens, "token_logprobs": [-0.5] * len(tokens)}})
+                answer = {"choices": choices, "usage": {"prompt_tokens": len(words), "completion_tokens": 0}}
+                data = json.dumps(answer).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left
+
+        return Handler
+
+
+@pytest.fixture
+def server():
+    fake = FakeServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    yield fake
+    httpd.shutdown()
