@@ -19,7 +19,7 @@ def test_completions_with_n_seed_stop_and_logprobs(server):
     assert all(c.n_tokens == 2 and c.token_logprobs == (-0.5, -0.5) and c.matched_stop == "\n" for c in first.completions)
     assert second.completions[0].stop_reason == "length" and second.completions[0].token_logprobs is None
     assert first.n_prompt_tokens == 3
-    path, body, auth = server.requests[0]
+    path, body, auth = next(r for r in server.requests if r[1]["prompt"] == "a b c")  # requests run concurrently
     assert path == "/v1/completions" and body["seed"] == 5 and body["stop"] == ["\n"] and body["n"] == 3
     assert body["model"] == "m" and body["logprobs"] == 1
 
