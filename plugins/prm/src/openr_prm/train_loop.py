@@ -16,7 +16,7 @@ from openr_prm import metrics
 from openr_prm.data import load_stepwise
 from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
 from openr_transformers.loading import pick_device
-from openr_transformers.sft_loop import batch_indices, lr_factor
+from openr_transformers.sft_loop import batch_indices, lr_factor, update
 
 
 def training_examples(config, run) -> tuple[list[LabelledExample], list[LabelledExample]]:
@@ -153,12 +153,7 @@ def train_prm(config, run) -> str:
         idx = batch_indices(len(train), step, config.batch_size, run.seed)
         raw = step_logits(kind, models, [layouts[i] for i in idx], tokenizer.pad_token_id, extra)
         loss = torch.stack([loss_for(kind, r, train[i], config) for r, i in zip(raw, idx)]).mean()
-        accelerator.backward(loss)
-        if config.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
         done = step + 1
         record = None
         if done % config.log_every == 0 or done == config.steps:

@@ -89,6 +89,16 @@ def lr_factor(config, step: int) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * shape
 
 
+def update(accelerator, model, optimizer, scheduler, loss, max_grad_norm: float) -> None:
+    """One optimiser step: backward, optional gradient clipping, step, schedule, zero grads."""
+    accelerator.backward(loss)
+    if max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     found = sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
     complete = [p for p in found if (p / "trainer_state.pt").exists()]
@@ -144,12 +154,7 @@ def train_sft(config, run) -> str:
         batch = [examples[i] for i in batch_indices(len(examples), step, config.batch_size, run.seed)]
         input_ids, mask, labels = (t.to(accelerator.device) for t in collate(batch, tokenizer.pad_token_id, config.completion_only_loss))
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        accelerator.backward(loss)
-        if config.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
         done = step + 1
         record = None
         if done % config.log_every == 0 or done == last:
