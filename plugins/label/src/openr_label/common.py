@@ -55,6 +55,25 @@ def sample_solutions(problems: Sequence[Problem], task: Task, generator, *, n: i
     return solutions, tokens
 
 
+@attrs.frozen
+class RolloutConfig:
+    """Fields every rollout-based labeller has: ``n_solutions`` sampled at ``temperature`` (up to
+    ``max_tokens``) per problem are labelled with ``k`` rollouts per prefix at
+    ``rollout_temperature`` (up to ``rollout_max_tokens``)."""
+
+    n_solutions: int = 4
+    temperature: float = 1.0
+    max_tokens: int = 96
+    k: int = 8
+    rollout_temperature: float = 0.7
+    rollout_max_tokens: int = 96
+    seed: int = 0
+
+    def __attrs_post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+
+
 @attrs.define
 class MCEstimate:
     """``correct`` of ``k`` rollouts from a prefix reached the right answer; ``tokens`` spent."""

@@ -5,30 +5,19 @@ from __future__ import annotations
 import attrs
 
 from openr_core import LabelledExample
-from openr_label.common import RolloutCache, SolutionLabeler, first_error_of, labels_from_first_error
+from openr_label.common import RolloutCache, RolloutConfig, SolutionLabeler, first_error_of, labels_from_first_error
 
 
 @attrs.frozen
-class MCConfig:
+class MCConfig(RolloutConfig):
     """``n_solutions`` sampled at ``temperature`` per problem are labelled; each step prefix gets
     ``k`` rollouts at ``rollout_temperature`` (up to ``rollout_max_tokens``). ``grade_final``:
     the complete solution is graded directly instead of rolled out. ``monotone``: every step
     after the first one with MC = 0 is labelled bad too (first-error semantics); otherwise a
     step's hard label is just MC > 0 (the paper's)."""
 
-    n_solutions: int = 4
-    temperature: float = 1.0
-    max_tokens: int = 96
-    k: int = 8
-    rollout_temperature: float = 0.7
-    rollout_max_tokens: int = 96
     grade_final: bool = True
     monotone: bool = True
-    seed: int = 0
-
-    def __attrs_post_init__(self):
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got {self.k}")
 
 
 class MCLabeler(SolutionLabeler):

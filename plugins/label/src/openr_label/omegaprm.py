@@ -31,32 +31,24 @@ import math
 import attrs
 
 from openr_core import LabelledExample
-from openr_label.common import RolloutCache, SolutionLabeler, labels_from_first_error
+from openr_label.common import RolloutCache, RolloutConfig, SolutionLabeler, labels_from_first_error
 
 
 @attrs.frozen
-class OmegaPRMConfig:
+class OmegaPRMConfig(RolloutConfig):
     """``n_solutions`` sampled at ``temperature`` per problem; ``k`` rollouts per visited prefix
     at ``rollout_temperature``; ``search_budget`` (None: all) wrong-answer solutions per problem
     are binary-searched, chosen by Q + U with ``alpha``, ``beta``, ``length_scale`` (L) and
     ``c_puct``."""
 
-    n_solutions: int = 4
-    temperature: float = 1.0
-    max_tokens: int = 96
-    k: int = 8
-    rollout_temperature: float = 0.7
-    rollout_max_tokens: int = 96
     search_budget: int | None = None
     alpha: float = 0.5
     beta: float = 0.9
     length_scale: float = 500.0
     c_puct: float = 0.125
-    seed: int = 0
 
     def __attrs_post_init__(self):
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got {self.k}")
+        super().__attrs_post_init__()
         if self.search_budget is not None and self.search_budget < 0:
             raise ValueError(f"search_budget must be >= 0, got {self.search_budget}")
 
