@@ -19,6 +19,11 @@ def require_vllm():
         pytest.skip("vllm is not installed (scripts/setup.sh installs it)")
 
 
+@pytest.fixture
+def vllm_installed():
+    require_vllm()
+
+
 @pytest.fixture(scope="session")
 def vllm_policy():
     require_vllm()
