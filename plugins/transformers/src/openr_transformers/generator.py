@@ -50,11 +50,26 @@ class TransformersGenerator(Generator):
             trust_remote_code=self.config.trust_remote_code, threads=self.config.threads,
         )
 
+    @classmethod
+    def around(cls, model, tokenizer, **fields) -> TransformersGenerator:
+        """A generator sampling from an already-loaded model, sharing its weights: RL trainers
+        sample from the policy they are updating. ``fields`` are Config fields (``model`` is
+        only a label here)."""
+        self = cls.__new__(cls)
+        Generator.__init__(self, model=fields.pop("model", "<in-memory>"), **fields)
+        self.model, self.tokenizer = model, tokenizer
+        return self
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         from openr_transformers.decoding import generate
 
-        return generate(self.model, self.tokenizer, list(requests), batch_size=self.config.batch_size,
-                        prefix_reuse=self.config.prefix_reuse)
+        training = self.model.training
+        self.model.eval()
+        try:
+            return generate(self.model, self.tokenizer, list(requests), batch_size=self.config.batch_size,
+                            prefix_reuse=self.config.prefix_reuse)
+        finally:
+            self.model.train(training)
 
     def close(self) -> None:
         self.model = None

@@ -105,11 +105,12 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def dev_accuracy(model, tokenizer, task, split: str, n: int) -> float:
+def dev_accuracy(model, tokenizer, task, split: str, n: int, max_tokens: int = 96) -> float:
+    """Greedy accuracy on the first ``n`` problems of ``split``."""
     from openr_transformers.decoding import generate
 
     problems = task.load(split, n)
-    requests = [GenerationRequest(task.prompt(p), SamplingParams(max_tokens=96)) for p in problems]
+    requests = [GenerationRequest(task.prompt(p), SamplingParams(max_tokens=max_tokens)) for p in problems]
     model.eval()
     results = generate(model, tokenizer, requests)
     model.train()

@@ -1,0 +1,1 @@
+"""openr-rl: RL trainers with process rewards (GRPO, PPO, PRIME, PRL)."""

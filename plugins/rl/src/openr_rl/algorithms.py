@@ -1,0 +1,236 @@
+"""What differs between the trainers: how scored rollouts become token advantages, and which
+extra model (value model, online implicit PRM) trains alongside the policy.
+
+The shared loop (:mod:`openr_rl.loop`) samples, packs and scores rollouts, asks the algorithm
+for advantages, then runs the PPO-clip policy update; docs/rl.md has the maths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from openr_transformers.loading import load_causal_lm
+from openr_rl import advantages as A
+from openr_rl.losses import aggregate, clipped_value_loss, token_logprobs, token_values
+from openr_rl.rollouts import Batch, Rollout, per_token
+
+
+def outcome_rewards(rollouts: list[Rollout], group_size: int) -> torch.Tensor:
+    return torch.tensor([float(r.correct) for r in rollouts]).view(-1, group_size)
+
+
+def grouped(values: list, group_size: int) -> list[list]:
+    return [values[i:i + group_size] for i in range(0, len(values), group_size)]
+
+
+def step_sums(token_values: torch.Tensor, rollouts: list[Rollout]) -> list[list[float]]:
+    """Sum of a per-token quantity over each step's tokens, per rollout."""
+    out = []
+    for i, r in enumerate(rollouts):
+        sums = [0.0] * r.n_steps
+        row = token_values[i].tolist()
+        for t, k in enumerate(r.token_steps):
+            sums[k] += row[t]
+        out.append(sums)
+    return out
+
+
+def step_reward_stats(step_rewards: list[list[float]]) -> dict:
+    flat = torch.tensor([x for r in step_rewards for x in r])
+    return {"step_reward_mean": flat.mean().item(), "step_reward_std": flat.std().item() if len(flat) > 1 else 0.0,
+            "step_reward_min": flat.min().item()}
+
+
+def load_value_model(location: str, dtype: str, *, fresh_head: bool):
+    """The policy's trunk with a scalar token head (``AutoModelForTokenClassification``, 1 label);
+    a fresh head starts at zero so the first values are 0 rather than noise."""
+    from transformers import AutoModelForTokenClassification
+
+    from openr_core.paths import resolve_location
+    from openr_transformers.loading import DTYPES
+
+    model = AutoModelForTokenClassification.from_pretrained(resolve_location(location), num_labels=1,
+                                                            dtype=DTYPES[dtype])
+    head = getattr(model, "score", None) or getattr(model, "classifier", None)
+    if fresh_head and head is not None:
+        torch.nn.init.zeros_(head.weight)
+        if getattr(head, "bias", None) is not None:
+            torch.nn.init.zeros_(head.bias)
+    model.eval()  # no dropout (the token-classification head has 0.1 by default): resumable, exact
+    return model
+
+
+class Algorithm:
+    uses_reference = False  # the loop computes reference log-probs when True (or kl_coef > 0)
+
+    def __init__(self, config, models: dict):
+        self.config = config
+        self.models = models
+
+    @classmethod
+    def load_models(cls, config, resume: Path | None) -> dict:
+        """Extra models to train alongside the policy, from the checkpoint ``resume`` if any."""
+        return {}
+
+    @property
+    def uses_reward_model(self) -> bool:
+        return getattr(self.config, "reward", "outcome") in ("prm", "mixed")
+
+    def advantages(self, rollouts: list[Rollout], batch: Batch, old_logp, ref_logp) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def minibatch_step(self, rows, batch: Batch) -> dict:
+        """Train extra models on one minibatch (PPO's value model)."""
+        return {}
+
+    def after_update(self, rollouts: list[Rollout], batch: Batch) -> dict:
+        """Train extra models on the whole update's rollouts (PRIME's implicit PRM)."""
+        return {}
+
+    def extra_models(self) -> dict:
+        """Models to checkpoint besides the policy: name -> (model, optimizer)."""
+        return {}
+
+
+class GRPO(Algorithm):
+    def advantages(self, rollouts, batch, old_logp, ref_logp):
+        c, n, L = self.config, self.config.group_size, batch.completion_ids.shape[1]
+        token_adv = [[0.0] * len(r.completion_ids) for r in rollouts]
+        stats = {}
+        if c.reward in ("outcome", "mixed"):
+            adv = A.group_normalised(outcome_rewards(rollouts, n), scale=c.scale_advantages).flatten().tolist()
+            token_adv = [[adv[i]] * len(r.completion_ids) for i, r in enumerate(rollouts)]
+        if c.reward in ("prm", "mixed"):
+            weight = 1.0 if c.reward == "prm" else c.process_coef
+            step_rewards = [r.step_scores for r in rollouts]
+            per_step = [s for group in A.process_supervision(grouped(step_rewards, n), returns=c.process_credit == "return") for s in group]
+            for i, r in enumerate(rollouts):
+                process = A.broadcast(per_step[i], r.token_steps)
+                token_adv[i] = [a + weight * p for a, p in zip(token_adv[i], process)]
+            stats.update(step_reward_stats(step_rewards))
+        return per_token(rollouts, token_adv, L), stats
+
+
+class PRL(Algorithm):
+    uses_reference = True
+
+    def advantages(self, rollouts, batch, old_logp, ref_logp):
+        c, n, L = self.config, self.config.group_size, batch.completion_ids.shape[1]
+        log_ratios = step_sums((old_logp - ref_logp) * batch.completion_mask, rollouts)
+        returns = [A.prl_step_returns(float(r.correct), lr, c.eta) for r, lr in zip(rollouts, log_ratios)]
+        full = torch.tensor([ret[0] for ret in returns]).view(-1, n)
+        mean = full.mean(1, keepdim=True)
+        std = full.std(1, keepdim=True) + 1e-6 if c.scale_advantages else torch.ones_like(mean)
+        token_adv = []
+        for i, r in enumerate(rollouts):
+            g = i // n
+            steps = [(x - mean[g, 0].item()) / std[g, 0].item() for x in returns[i]]
+            token_adv.append(A.broadcast(steps, r.token_steps))
+        process = [ret[k] - float(r.correct) for r, ret in zip(rollouts, returns) for k in range(len(ret))]
+        stats = {"step_reward_mean": sum(process) / len(process), "step_reward_min": min(process)}
+        return per_token(rollouts, token_adv, L), stats
+
+
+class PPO(Algorithm):
+    @classmethod
+    def load_models(cls, config, resume):
+        if resume is not None:
+            return {"value": load_value_model(str(resume / "value"), config.dtype, fresh_head=False)}
+        return {"value": load_value_model(config.value_model or config.model, config.dtype, fresh_head=True)}
+
+    def __init__(self, config, models):
+        super().__init__(config, models)
+        self.value_model = models["value"]
+        self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=config.value_lr or config.lr)
+        self.old_values = self.returns = None
+
+    def advantages(self, rollouts, batch, old_logp, ref_logp):
+        c, L = self.config, batch.completion_ids.shape[1]
+        with torch.no_grad():
+            values = token_values(self.value_model, batch)
+        adv_rows, ret_rows, step_rewards = [], [], []
+        for i, r in enumerate(rollouts):
+            T = len(r.completion_ids)
+            rewards = [0.0] * T
+            if T and c.reward in ("prm", "mixed"):
+                last = {k: t for t, k in enumerate(r.token_steps)}  # last token of each step
+                for k, t in last.items():
+                    rewards[t] += c.process_coef * r.step_scores[k]
+                step_rewards.append(r.step_scores)
+            if T and c.reward in ("outcome", "mixed"):
+                rewards[-1] += float(r.correct)
+            adv, ret = A.gae(rewards, values[i, :T].tolist(), gamma=c.gamma, lam=c.lam)
+            adv_rows.append(adv)
+            ret_rows.append(ret)
+        adv = per_token(rollouts, adv_rows, L)
+        mask = batch.completion_mask
+        mean = aggregate(adv, mask, "token-mean")
+        var = aggregate((adv - mean) ** 2, mask, "token-mean")
+        adv = (adv - mean) / (var.sqrt() + 1e-6) * mask
+        self.old_values, self.returns = values, per_token(rollouts, ret_rows, L)
+        stats = {"value_mean": aggregate(values, mask, "token-mean").item()}
+        if step_rewards:
+            stats.update(step_reward_stats(step_rewards))
+        return adv, stats
+
+    def minibatch_step(self, rows, batch):
+        values = token_values(self.value_model, batch)
+        loss = self.config.value_coef * clipped_value_loss(
+            values, self.old_values[rows], self.returns[rows], batch.completion_mask, self.config.value_clip)
+        loss.backward()
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.value_model.parameters(), self.config.max_grad_norm)
+        self.value_optimizer.step()
+        self.value_optimizer.zero_grad(set_to_none=True)
+        return {"value_loss": loss.item()}
+
+    def extra_models(self):
+        return {"value": (self.value_model, self.value_optimizer)}
+
+
+class PRIME(Algorithm):
+    uses_reference = True
+
+    @classmethod
+    def load_models(cls, config, resume):
+        location = str(resume / "prm") if resume is not None else (config.prm_model or config.model)
+        return {"prm": load_causal_lm(location, dtype=config.dtype, device="cpu", train=True)[0]}
+
+    def __init__(self, config, models):
+        super().__init__(config, models)
+        self.prm = models["prm"]
+        self.prm_optimizer = torch.optim.AdamW(self.prm.parameters(), lr=config.prm_lr)
+        self.ref_logp = None
+
+    def advantages(self, rollouts, batch, old_logp, ref_logp):
+        c, n, L = self.config, self.config.group_size, batch.completion_ids.shape[1]
+        with torch.no_grad():
+            prm_logp = token_logprobs(self.prm, batch)
+        self.ref_logp = ref_logp
+        step_rewards = [[c.beta * x for x in s] for s in step_sums(prm_logp - ref_logp, rollouts)]
+        process = [s for group in A.prime_process_returns(grouped(step_rewards, n)) for s in group]
+        outcome = A.leave_one_out(outcome_rewards(rollouts, n)).flatten().tolist()
+        token_adv = [[outcome[i] + c.process_coef * p for p in A.broadcast(process[i], r.token_steps)]
+                     for i, r in enumerate(rollouts)]
+        implicit = torch.tensor([sum(s) for s in step_rewards])
+        labels = torch.tensor([float(r.correct) for r in rollouts])
+        stats = {"prm_accuracy": ((implicit > 0).float() == labels).float().mean().item()}
+        stats.update(step_reward_stats(step_rewards))
+        return per_token(rollouts, token_adv, L), stats
+
+    def after_update(self, rollouts, batch):
+        """One cross-entropy step on the outcome labels: sigma(beta * sum_t log pi_psi/pi_ref)."""
+        labels = torch.tensor([float(r.correct) for r in rollouts])
+        logits = self.config.beta * ((token_logprobs(self.prm, batch) - self.ref_logp) * batch.completion_mask).sum(1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        loss.backward()
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.prm.parameters(), self.config.max_grad_norm)
+        self.prm_optimizer.step()
+        self.prm_optimizer.zero_grad(set_to_none=True)
+        return {"prm_loss": loss.item()}
+
+    def extra_models(self):
+        return {"prm": (self.prm, self.prm_optimizer)}

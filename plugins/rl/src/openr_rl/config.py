@@ -1,0 +1,143 @@
+"""One attrs config per trainer; the fields they share live in :class:`RLConfig` (docs/rl.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+Reward = Literal["outcome", "prm", "mixed"]
+
+
+@attrs.frozen(kw_only=True)
+class RLConfig:
+    """Fields every RL trainer has.
+
+    ``model``: the policy to train (folder, ``pkg:`` or hub name); ``reference`` (default: the
+    same checkpoint, frozen) anchors the KL term. Each update samples ``group_size`` rollouts for
+    each of ``prompts_per_update`` training prompts, then takes ``epochs`` passes over them in
+    ``minibatches`` optimiser steps.
+    """
+
+    model: str
+    reference: str | None = None
+    task_split: str = "train"
+    problems: int | None = None
+    updates: int = 200
+    prompts_per_update: int = 32
+    group_size: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 96
+    epochs: int = 1
+    minibatches: int = 1
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    clip_eps: float = 0.2
+    kl_coef: float = 0.0
+    loss_aggregation: Literal["token-mean", "sequence-mean"] = "token-mean"
+    eval_every: int = 20
+    eval_split: str = "test"
+    eval_problems: int = 500
+    eval_max_tokens: int = 96
+    save_every: int = 50
+    log_every: int = 1
+    generation_batch_size: int = 1024
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    device: str = "auto"
+    threads: int | None = None
+
+    def __attrs_post_init__(self):
+        for name in ("updates", "prompts_per_update", "group_size", "max_tokens", "epochs", "minibatches",
+                     "log_every", "generation_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "clip_eps", "temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.minibatches > self.prompts_per_update * self.group_size:
+            raise ValueError(f"minibatches ({self.minibatches}) exceeds the rollouts per update "
+                             f"({self.prompts_per_update * self.group_size})")
+
+
+@attrs.frozen(kw_only=True)
+class GRPOConfig(RLConfig):
+    """``reward``: ``outcome`` (task grader, group-normalised), ``prm`` (the job's reward model,
+    DeepSeekMath process supervision) or ``mixed`` (outcome advantage + ``process_coef`` times the
+    process advantage). ``process_credit``: ``return`` gives a step's tokens the sum of the normalised
+    rewards from that step on (DeepSeekMath); ``step`` gives them their own step's normalised reward
+    only. ``scale_advantages: false`` is Dr. GRPO (no division by the group std)."""
+
+    reward: Reward = "outcome"
+    process_coef: float = 1.0
+    process_credit: Literal["return", "step"] = "return"
+    scale_advantages: bool = True
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 for group-relative advantages, got {self.group_size}")
+
+
+@attrs.frozen(kw_only=True)
+class PPOConfig(RLConfig):
+    """A value model (the policy's trunk with a fresh scalar head, trained alongside) and GAE.
+    Rewards sit on tokens: each step's PRM score (times ``process_coef``) on its last token, the
+    outcome reward on the final token. Advantages are whitened over the batch."""
+
+    reward: Reward = "mixed"
+    process_coef: float = 1.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    value_lr: float | None = None
+    value_clip: float = 0.2
+    value_coef: float = 0.5
+    value_model: str | None = None
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
+            raise ValueError(f"gamma and lam must be in [0, 1], got {self.gamma}, {self.lam}")
+
+
+@attrs.frozen(kw_only=True)
+class PRIMEConfig(RLConfig):
+    """PRIME: an implicit PRM ``beta * log(pi_psi / pi_ref)`` (initialised from ``prm_model``,
+    default the policy) gives step rewards; it is updated online with cross-entropy on the
+    rollouts' outcome labels after they are scored. Outcome and process rewards each get a
+    leave-one-out baseline; the token advantage is ``outcome + process_coef * process return``."""
+
+    beta: float = 0.05
+    prm_model: str | None = None
+    prm_lr: float = 1e-4
+    process_coef: float = 1.0
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 for leave-one-out baselines, got {self.group_size}")
+        if self.beta <= 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}")
+
+
+@attrs.frozen(kw_only=True)
+class PRLConfig(RLConfig):
+    """PRL: step k's process reward is ``outcome - (1/eta) * sum_{j >= k} log(pi/pi_ref)(step j)``;
+    a group baseline (mean of the rollouts' full returns, optionally divided by their std) is
+    subtracted, and each step's advantage is broadcast to its tokens."""
+
+    eta: float = 10.0
+    scale_advantages: bool = True
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if self.eta <= 0:
+            raise ValueError(f"eta must be > 0, got {self.eta}")
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 for group baselines, got {self.group_size}")

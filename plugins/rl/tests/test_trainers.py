@@ -1,0 +1,107 @@
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from click.testing import CliRunner
+from transformers import AutoModelForCausalLM
+
+from openr_core.cli import cli
+from openr_core.paths import resolve_location
+
+POLICY = "pkg:openr_arith/models/policy"
+SMALL = {"model": POLICY, "updates": 3, "prompts_per_update": 4, "group_size": 4, "max_tokens": 40,
+         "lr": 0.001, "eval_every": 3, "eval_problems": 20, "eval_max_tokens": 40, "save_every": 2,
+         "threads": 1}
+TRAINERS = {
+    "grpo-outcome": {"type": "grpo", "reward": "outcome"},
+    "grpo-prm": {"type": "grpo", "reward": "prm"},
+    "grpo-mixed": {"type": "grpo", "reward": "mixed", "kl_coef": 0.1, "minibatches": 2, "epochs": 2},
+    "ppo": {"type": "ppo", "reward": "mixed"},
+    "prime": {"type": "prime"},
+    "prl": {"type": "prl", "eta": 5.0},
+}
+
+
+def write_config(tmp_path, trainer: dict, reward_model: bool = True):
+    body = {"job": "train", "seed": 1, "task": {"type": "arith"}, "trainer": {**SMALL, **trainer}}
+    if reward_model:
+        body["reward_model"] = {"type": "arith-oracle"}
+    path = tmp_path / "rl.yaml"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def run(config_path, out, *extra):
+    result = CliRunner().invoke(cli, ["run", str(config_path), "-o", str(out), *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def weights(path):
+    return AutoModelForCausalLM.from_pretrained(path).state_dict()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_three_updates_change_the_policy_with_finite_loss(tmp_path, name):
+    log = run(write_config(tmp_path, TRAINERS[name]), tmp_path / "out")
+    updates = [r for r in log if "loss" in r]
+    assert [r["update"] for r in updates] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) for r in updates)
+    assert [r["rollouts"] for r in updates] == [16, 32, 48]
+    evals = [r for r in log if "test_accuracy" in r]
+    assert [r["update"] for r in evals] == [0, 3] and all(0 <= r["test_accuracy"] <= 1 for r in evals)
+    before, after = weights(resolve_location(POLICY)), weights(tmp_path / "out" / "final")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    if TRAINERS[name].get("reward") in ("prm", "mixed"):
+        assert all("step_reward_mean" in r for r in updates)
+    if name == "grpo-mixed":
+        assert all(r["kl"] >= 0 for r in updates) and updates[-1]["kl"] > 0
+    if name == "ppo":
+        assert (tmp_path / "out" / "final" / "value").exists() and all("value_loss" in r for r in updates)
+    if name == "prime":
+        assert (tmp_path / "out" / "final" / "prm").exists() and all("prm_loss" in r for r in updates)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["grpo-prm", "ppo"])
+def test_resume_from_checkpoint_gives_the_same_policy_and_log(tmp_path, name):
+    config = write_config(tmp_path, TRAINERS[name])
+    full = run(config, tmp_path / "full")
+    partial = tmp_path / "partial"
+    run(config, partial)
+    # simulate a kill after the update-2 checkpoint: drop the end state and cut the log
+    shutil.rmtree(partial / "final")
+    log_path = partial / "train_log.jsonl"
+    lines = log_path.read_text().splitlines()
+    log_path.write_text("\n".join(lines[:-1]) + '\n{"update": 3, "cut')
+    assert (partial / "checkpoints" / "update-2" / "trainer_state.pt").exists()
+    resumed = run(config, partial)
+    assert [r["update"] for r in resumed] == [r["update"] for r in full]  # nothing doubled or lost
+    a, b = weights(tmp_path / "full" / "final"), weights(partial / "final")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    if name == "ppo":
+        assert (partial / "final" / "value").exists()
+
+
+def test_checkpoint_reloads_as_an_hf_model_that_generates(tmp_path):
+    from openr_transformers.generator import TransformersGenerator
+    from openr_core.types import GenerationRequest, SamplingParams
+
+    run(write_config(tmp_path, {"type": "grpo", "reward": "outcome", "updates": 2, "eval_every": 0},
+                     reward_model=False), tmp_path / "out")
+    generator = TransformersGenerator(model=str(tmp_path / "out" / "final"), threads=1)
+    result = generator.generate([GenerationRequest("ann has 5 coins . she finds 2 more . how many coins now ?\n",
+                                                   SamplingParams(max_tokens=20))])
+    assert result[0].completions[0].n_tokens > 0
+
+
+def test_bad_settings_fail_with_the_field_named(tmp_path):
+    config = write_config(tmp_path, {"type": "grpo", "reward": "prm"}, reward_model=False)
+    result = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "reward_model" in result.output
+    config = write_config(tmp_path, {"type": "grpo", "group_size": 1})
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2 and "group_size" in result.output
