@@ -50,3 +50,38 @@ def test_implicit_prm_training_improves_processbench_f1(tmp_path):
     assert after["dev_f1_tuned"] > 0.5, after
     log = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
     assert log[0]["train_examples"] == 400 and log[-1]["step"] == 40
+
+
+def test_new_label_tokens_are_distinct_and_carry_gradient():
+    """The LM-head PRM's score depends only on e_good - e_bad (tied head). transformers' mean
+    resizing makes new rows identical up to ~1e-4, which leaves a frozen or slow-moving base
+    with no gradient; ensure_marker must draw them as ordinary, distinct tokens."""
+    import torch
+
+    from openr_prm.scoring import load_models, step_logits
+    from openr_prm.train_loop import _scoring_config, deepen, ensure_marker
+    from openr_prm.trainer import PRMTrainerConfig
+
+    torch.manual_seed(0)
+    config = PRMTrainerConfig(model=BACKBONE, good_token="good", bad_token="bad", extra_layers=1)
+    scoring = _scoring_config(config)
+    models, tokenizer = load_models("lm-head", scoring, train=True)
+    model = models["model"]
+    deepen(model, 1)
+    ensure_marker("lm-head", config, model, tokenizer)
+    weight = model.get_input_embeddings().weight
+    good, bad = tokenizer.convert_tokens_to_ids(["good", "bad"])
+    typical = (weight[10] - weight[11]).norm().item()
+    assert (weight[good] - weight[bad]).norm().item() > 0.3 * typical
+    # with the base frozen, the new layer alone still gets a usable gradient
+    for p in model.parameters():
+        p.requires_grad_(False)
+    down = model.base_model.layers[-1].mlp.down_proj.weight
+    down.requires_grad_(True)
+    from openr_prm.layout import build_layout
+
+    layout = build_layout(tokenizer, "ann has 5 coins .\n", ["5 + 1 = 7", "answer 7"], tag=" ки")
+    raw = step_logits("lm-head", models, [layout], tokenizer.pad_token_id,
+                      {"good": good, "bad": bad})[0]
+    torch.log_softmax(raw, -1)[:, 1].sum().backward()
+    assert down.grad.norm().item() > 1e-3

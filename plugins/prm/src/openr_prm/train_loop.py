@@ -46,8 +46,22 @@ def ensure_marker(kind: str, config, model, tokenizer) -> None:
         if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
             missing.append(text)
     if missing:
+        old = model.get_input_embeddings().weight.detach().clone()
         tokenizer.add_tokens(missing, special_tokens=kind == "classifier")
         model.resize_token_embeddings(len(tokenizer))
+        if kind == "lm-head":
+            # transformers' mean resizing gives every new row the old mean plus noise of 1e-9 times the
+            # old covariance: `good` and `bad` come out identical (|e_good - e_bad| ~ 1e-4), so their
+            # logits are equal whatever the hidden state and the loss has almost no gradient except
+            # through those two rows. Draw the label tokens like ordinary, distinct tokens.
+            labels = {tokenizer.convert_tokens_to_ids(t) for t in missing if t != marker(kind, config).strip()}
+            with torch.no_grad():
+                weight = model.get_input_embeddings().weight
+                for tid in sorted(labels):
+                    weight[tid] = old.mean(0) + old.std(0) * torch.randn(old.shape[1], dtype=old.dtype)
+                if model.get_output_embeddings() is not None and model.get_output_embeddings().weight is not weight:
+                    for tid in sorted(labels):
+                        model.get_output_embeddings().weight[tid] = weight[tid]
 
 
 def deepen(model, extra_layers: int) -> None:
