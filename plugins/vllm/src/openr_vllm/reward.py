@@ -1,0 +1,158 @@
+"""The `vllm-prm` reward model: process reward models served by vLLM's offline engine.
+
+Formats (``format:``), with the same text layout and read positions as openr-prm's models
+(``openr_prm.layout``: one tokenisation of the whole solution, one read position per step), so a
+checkpoint scores the same under `vllm-prm` as under the matching openr-prm model:
+
+- ``lm-head`` (Math-Shepherd; openr-prm's ``lm-head-prm``): a causal LM read at the step tag,
+  score = P(good) / (P(good) + P(bad)). vLLM turns the LM head into a two-way token classifier
+  whose rows are the good and bad tokens' LM-head rows (pooling runner, ``convert: classify``,
+  ``method: no_post_processing``) and returns its logits at every token (``token_classify``).
+- ``classifier`` (``classifier-prm``): a token-classification checkpoint vLLM can pool per token
+  (``*ForTokenClassification``, ``Qwen2ForProcessRewardModel``), score = softmax[positive_index]
+  at each separator.
+- ``implicit`` (``implicit-prm``): beta * the sum over each step's tokens of
+  log pi_model - log pi_reference, from vLLM's prompt log-probs of two causal LMs (two engines).
+
+Outcome/sequence-classification reward models are not wired here: use openr-prm's ``outcome-rm``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from openr_core import RewardModel, ScoreRequest, StepScores
+from openr_vllm.engine import EngineConfig, EngineError, import_vllm, shutdown, start_engine
+
+
+@attrs.frozen(kw_only=True)
+class VLLMRewardConfig(EngineConfig):
+    """``format`` picks the fields that matter: lm-head (``step_tag``, ``good_token``,
+    ``bad_token``), classifier (``separator``, ``positive_index``), implicit (``reference``,
+    ``beta``). ``prompt_template``, ``join`` and ``max_length`` as in openr-prm."""
+
+    format: Literal["lm-head", "classifier", "implicit"] = "lm-head"
+    prompt_template: str = "{question}\n"
+    join: str = "\n"
+    max_length: int = 4096
+    step_tag: str = " ки"
+    good_token: str = "+"
+    bad_token: str = "-"
+    separator: str = "<extra_0>"
+    positive_index: int = 1
+    reference: str = ""
+    beta: float = 0.05
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if self.format == "implicit" and not self.reference:
+            raise ValueError("format implicit needs `reference:` (the model pi_theta was trained from)")
+
+
+def _prm_scoring():
+    try:
+        from openr_prm import scoring
+    except ImportError as e:
+        raise EngineError(f"vllm-prm uses openr-prm's text layout; install openr-prm: {e}") from None
+    return scoring
+
+
+def _sequence_classification(config: VLLMRewardConfig) -> str:
+    """``XForCausalLM`` -> ``XForSequenceClassification``: the class vLLM converts the LM head into."""
+    from transformers import AutoConfig
+
+    from openr_core.paths import resolve_location
+
+    hf = AutoConfig.from_pretrained(resolve_location(config.model), revision=config.revision,
+                                    trust_remote_code=config.trust_remote_code)
+    causal = [a for a in (hf.architectures or []) if a.endswith("ForCausalLM")]
+    if not causal:
+        raise EngineError(f"vllm-prm: format lm-head needs a *ForCausalLM checkpoint, '{config.model}' is "
+                          f"{hf.architectures}")
+    return causal[0].removesuffix("ForCausalLM") + "ForSequenceClassification"
+
+
+class VLLMRewardModel(RewardModel):
+    """PRMs on vLLM: lm-head (Math-Shepherd), classifier (token head) and implicit formats."""
+
+    Config = VLLMRewardConfig
+
+    def __init__(self, config=None, **fields):
+        super().__init__(config, **fields)
+        c = self.config
+        self._scoring = _prm_scoring()
+        self.kind = c.format
+        self.reference = None
+        import_vllm()  # a one-line error when vLLM is missing
+        if c.format in ("lm-head", "classifier"):
+            from vllm.config import PoolerConfig
+
+            per_token = PoolerConfig(task="token_classify")
+        if c.format == "lm-head":
+            # the LM head's good/bad rows become a two-way classifier read at every token
+            self.llm = start_engine(c, runner="pooling", convert="classify", pooler_config=per_token, hf_overrides={
+                "architectures": [_sequence_classification(c)],
+                "classifier_from_token": [c.good_token, c.bad_token], "method": "no_post_processing"})
+        elif c.format == "classifier":
+            self.llm = start_engine(c, runner="pooling", pooler_config=per_token)
+        else:
+            self.llm = start_engine(c)
+            self.reference = start_engine(attrs.evolve(c, model=c.reference, tokenizer=c.tokenizer or c.model))
+        self.tokenizer = self.llm.get_tokenizer()
+        if c.format == "lm-head":
+            self._scoring.token_id(self.tokenizer, c.good_token)  # one-line errors for unknown tokens
+            self._scoring.token_id(self.tokenizer, c.bad_token)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[StepScores]:
+        layouts = self._scoring.layouts_for(self.tokenizer, self.kind, self.config, list(requests))
+        todo = [i for i, layout in enumerate(layouts) if layout.read_positions]
+        out = [StepScores((), 0) for _ in requests]
+        if not todo:
+            return out
+        prompts = [{"prompt_token_ids": layouts[i].input_ids} for i in todo]
+        if self.kind == "implicit":
+            values = self._implicit(prompts, [layouts[i] for i in todo])
+        else:
+            values = self._token_classes(prompts, [layouts[i] for i in todo])
+        for i, scores in zip(todo, values):
+            out[i] = StepScores(tuple(scores), len(layouts[i].input_ids))
+        return out
+
+    def _token_classes(self, prompts, layouts) -> list[list[float]]:
+        import torch
+        from vllm import PoolingParams
+
+        results = self.llm.encode(prompts, PoolingParams(use_activation=False), pooling_task="token_classify",
+                                  use_tqdm=False)
+        column = 0 if self.kind == "lm-head" else self.config.positive_index
+        scores = []
+        for result, layout in zip(results, layouts):
+            logits = result.outputs.data.float()
+            scores.append(torch.softmax(logits[layout.read_positions], -1)[:, column].tolist())
+        return scores
+
+    def _implicit(self, prompts, layouts) -> list[list[float]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        policy = self.llm.generate(prompts, params, use_tqdm=False)
+        reference = self.reference.generate(prompts, params, use_tqdm=False)
+        scores = []
+        for layout, a, b in zip(layouts, policy, reference):
+            ids = layout.input_ids
+
+            def logprob(output, t):  # log p(token t | tokens < t)
+                return output.prompt_logprobs[t][ids[t]].logprob
+
+            scores.append([self.config.beta * sum(logprob(a, t) - logprob(b, t) for t in range(start, end))
+                           for start, end in layout.step_token_spans])
+        return scores
+
+    def close(self) -> None:
+        for name in ("llm", "reference"):
+            if getattr(self, name, None) is not None:
+                shutdown(getattr(self, name))
+                setattr(self, name, None)

@@ -1,0 +1,90 @@
+"""vllm-prm scores the same as openr-prm's transformers reward models on the same checkpoints."""
+
+import pytest
+
+from openr_arith.task import ArithTask
+from openr_core import ScoreRequest
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+POLICY = "pkg:openr_arith/models/policy"
+BACKBONE = "pkg:openr_arith/models/backbone"
+ENGINE = {"enforce_eager": True, "block_size": 32}
+
+
+@pytest.fixture(scope="module")
+def requests():
+    """Gold solutions of 12 problems, and the same with the second step's result off by one."""
+    task = ArithTask()
+    out = []
+    for p in task.load("test", 12):
+        steps = task.split_steps(task.reference_solution(p))
+        out.append(ScoreRequest(p, steps))
+        head, _, result = steps[1].rpartition(" ")
+        out.append(ScoreRequest(p, steps[:1] + [f"{head} {int(result) + 1}"] + steps[2:]))
+    out.append(ScoreRequest(out[0].problem, []))
+    return out
+
+
+def vllm_scores(requests, **fields):
+    from openr_vllm.reward import VLLMRewardModel
+
+    rm = VLLMRewardModel(**fields, **ENGINE)
+    try:
+        return rm.score(requests)
+    finally:
+        rm.close()  # one engine at a time
+
+
+def compare(ours, theirs):
+    assert [len(s.scores) for s in ours] == [len(s.scores) for s in theirs]
+    assert [s.n_tokens for s in ours] == [s.n_tokens for s in theirs]
+    flat = [x for s in ours for x in s.scores]
+    assert flat == pytest.approx([x for s in theirs for x in s.scores], abs=2e-4)
+    assert len(set(round(x, 4) for x in flat)) > 10  # real, varied scores
+
+
+def test_lm_head_format_matches_lm_head_prm(requests, vllm_installed):
+    from openr_prm.models import LMHeadPRM
+
+    fields = dict(model=POLICY, step_tag=" answer", good_token="+", bad_token="-")
+    ours = vllm_scores(requests, format="lm-head", **fields)
+    compare(ours, LMHeadPRM(**fields).score(requests))
+    assert ours[-1].scores == ()
+
+
+def test_implicit_format_matches_implicit_prm(requests, vllm_installed):
+    from openr_prm.models import ImplicitPRM
+
+    fields = dict(model=BACKBONE, reference=POLICY, beta=0.05)
+    ours = vllm_scores(requests, format="implicit", **fields)
+    theirs = ImplicitPRM(**fields).score(requests)
+    compare(ours, theirs)
+    # the corrupted step scores lower than the gold one under this PRM (it was trained for that)
+    lower = sum(bad.scores[1] < good.scores[1] for good, bad in zip(ours[0:-1:2], ours[1:-1:2]))
+    assert lower >= 9, lower
+
+
+def test_classifier_format_matches_classifier_prm(requests, vllm_installed, tmp_path):
+    """A token-classification checkpoint (random weights on the sandbox skeleton, as our trainer writes)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+    from openr_core.paths import resolve_location
+    from openr_prm.models import ClassifierPRM
+
+    skeleton = resolve_location("pkg:openr_arith/models/skeleton")
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(skeleton, num_labels=2)
+    AutoModelForTokenClassification.from_config(config).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(skeleton).save_pretrained(tmp_path)
+    fields = dict(model=str(tmp_path), separator="\n", positive_index=1)
+    ours = vllm_scores(requests, format="classifier", **fields)
+    compare(ours, ClassifierPRM(**fields).score(requests))
+
+
+def test_bad_format_settings_are_one_line_errors():
+    from openr_vllm.reward import VLLMRewardConfig
+
+    with pytest.raises(ValueError, match="format implicit needs `reference:`"):
+        VLLMRewardConfig(model=POLICY, format="implicit")
