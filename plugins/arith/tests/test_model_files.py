@@ -38,5 +38,9 @@ def test_skeleton_loads_like_a_checkpoint_and_is_current(tmp_path, name, layers,
     assert size[0] < sum(p.numel() for p in model.parameters()) < size[1]
     fresh = write_skeleton(tmp_path / "skeleton", layers=layers)
     for name in ("config.json", "tokenizer_config.json"):
-        assert json.loads((fresh / name).read_text()) == json.loads((Path(path) / name).read_text()), name
+        def content(folder):  # the transformers version stamp is not content
+            data = json.loads((folder / name).read_text())
+            data.pop("transformers_version", None)
+            return data
+        assert content(fresh) == content(Path(path)), name
     assert filecmp.cmp(fresh / "tokenizer.json", Path(path) / "tokenizer.json", shallow=False)

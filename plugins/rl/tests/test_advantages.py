@@ -96,3 +96,13 @@ def test_token_steps_give_separators_and_eos_to_the_step_they_close():
     assert steps_of == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2]
     with pytest.raises(ValueError, match="not found"):
         step_spans(text, ["94 - 7 = 88"])
+
+
+def test_eval_curve_reads_evaluation_lines_only(tmp_path):
+    from openr_rl.curves import eval_curve
+
+    (tmp_path / "train_log.jsonl").write_text(
+        '{"update": 0, "rollouts": 0, "test_accuracy": 0.43}\n'
+        '{"update": 1, "rollouts": 512, "reward": 0.2, "loss": 0.1}\n'
+        '{"update": 1, "rollouts": 512, "test_accuracy": 0.47}\n')
+    assert eval_curve(tmp_path) == ("test_accuracy", [(0, 0.43), (512, 0.47)])
