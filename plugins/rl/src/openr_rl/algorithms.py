@@ -216,7 +216,7 @@ class PRIME(Algorithm):
                      for i, r in enumerate(rollouts)]
         implicit = torch.tensor([sum(s) for s in step_rewards])
         labels = torch.tensor([float(r.correct) for r in rollouts])
-        stats = {"prm_accuracy": ((implicit > 0).float() == labels).float().mean().item()}
+        stats = {"prm_agreement": ((implicit > 0).float() == labels).float().mean().item()}
         stats.update(step_reward_stats(step_rewards))
         return per_token(rollouts, token_adv, L), stats
 

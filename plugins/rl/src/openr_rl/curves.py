@@ -15,6 +15,8 @@ def eval_curve(run_dir: str | Path) -> tuple[str, list[tuple[int, float]]]:
     points, metric = [], None
     for line in (Path(run_dir) / "train_log.jsonl").read_text().splitlines():
         record = json.loads(line)
+        if "loss" in record:  # an update line, not an evaluation line
+            continue
         key = next((k for k in record if k.endswith("_accuracy")), None)
         if key:
             metric = key
