@@ -100,7 +100,6 @@ def train_rl(config, run, algorithm_class) -> str:
     resume = latest_checkpoint(checkpoints)
     source = str(resume) if resume else config.model
     model, tokenizer = load_causal_lm(source, dtype=config.dtype, device="cpu", train=True)
-    tokenizer.padding_side = "left"
 
     needs_ref = algorithm_class.uses_reference or config.kl_coef > 0
     reference = None
