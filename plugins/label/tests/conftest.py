@@ -30,11 +30,14 @@ class ScriptedGenerator(Generator):
     """Whole solutions (prompt without steps): ``solutions[problem id]`` cycled over n.
     Rollouts (prompt with steps): 'ans 1' iff no step of the prefix is bad, except that sample j
     with j % fail_every == fail_every - 1 fails anyway (so soft labels can be < 1).
+    With ``continue_steps`` a rollout from a prefix of m steps first writes 'ok m', ..., 'ok
+    m+continue_steps-1' (steps a solution of ``solution()`` may have too), then its answer.
     Critic prompts (starting 'Problem:'): ``verdicts`` cycled. Records the size of every call."""
 
-    def __init__(self, solutions=None, fail_every=0, verdicts=()):
+    def __init__(self, solutions=None, fail_every=0, verdicts=(), continue_steps=0):
         super().__init__()
         self.solutions, self.fail_every, self.verdicts = solutions or {}, fail_every, list(verdicts)
+        self.continue_steps = continue_steps
         self.calls, self.requests, self._v = [], [], 0
 
     def generate(self, requests):
@@ -58,7 +61,8 @@ class ScriptedGenerator(Generator):
                 ok = not any(s.startswith("bad") for s in steps)
                 if self.fail_every and j % self.fail_every == self.fail_every - 1:
                     ok = False
-                comps.append(Completion("ans 1" if ok else "ans 0", 2))
+                more = [f"ok {len(steps) + i}" for i in range(self.continue_steps)]
+                comps.append(Completion("\n".join(more + ["ans 1" if ok else "ans 0"]), 2 + 3 * len(more)))
             out.append(GenerationResult(comps, 1))
         return out
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from openr_core import LabelledExample, get_component
+from openr_core import Completion, ConfigError, GenerationResult, LabelledExample, get_component
 from openr_label.common import first_error_of
 from openr_label.consensus import ConsensusLabeler
 from openr_label.judge import parse_verdict
@@ -28,13 +28,64 @@ def test_omegaprm_binary_search_finds_the_known_first_error_in_log_rounds(toy):
     for ex, (_, e) in zip(out, [c for g in (CASES[::2], CASES[1::2]) for c in g]):
         n = len(ex.labels)
         assert ex.labels == tuple(e == -1 or i < e for i in range(n))
-        if e == -1:
-            assert ex.meta["rollouts"] == 0  # a right answer needs no search
-        else:
-            assert ex.meta["rollouts"] <= 4 * math.ceil(math.log2(n)) if n > 1 else ex.meta["rollouts"] == 0
+        # right answers are searched too (search_correct): at most one probe per round
+        assert ex.meta["rollouts"] <= 4 * math.ceil(math.log2(n)) if n > 1 else ex.meta["rollouts"] == 0
+        visited = [i for i, v in enumerate(ex.meta["mc"][:-1]) if v is not None]
+        assert len(visited) >= ex.meta["search_rounds"]  # prefixes other solutions probed count too
     # one generator call per round, for every solution of both problems together
     assert len(gen.calls) == max(ex.meta["search_rounds"] for ex in out) == math.ceil(math.log2(13))
-    assert sum(ex.meta["rollouts"] for ex in out) == 4 * len(gen.requests)
+    assert sum(ex.meta["rollouts"] for ex in out) == sum(r.params.n for r in gen.requests) == 4 * len(gen.requests)
+
+
+def test_omegaprm_searches_right_answers_with_compensating_errors(toy):
+    problems = toy.task.load("train", 1)
+    sols = [[("bad 0", "ok 1", "ok 2", "ans 1"), ("ok 0", "ok 1", "bad 2", "ans 1"), ("ok 0", "ok 1", "ans 1")]]
+    out = OmegaPRMLabeler(k=2).label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    assert [e.first_error for e in out] == [0, 2, -1]
+    assert all(e.meta["rollouts"] > 0 for e in out)
+    lazy = OmegaPRMLabeler(k=2, search_correct=False)
+    out = lazy.label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
+    assert [e.first_error for e in out] == [-1, -1, -1] and lazy.stats["rollouts"] == 0
+
+
+def test_omegaprm_binary_search_on_non_monotone_mc_finds_a_boundary_not_the_first_zero(toy):
+    """MC = 0 after step 0 but > 0 again later (an error the policy recovers from): mc's linear
+    scan finds step 0, the binary search probes the midpoint first and settles on a later one."""
+    problems = toy.task.load("train", 1)
+    steps = ("bad 0", "fix 1", "ok 2", "bad 3", "ans 0")  # 'fix' makes rollouts succeed again
+
+    class Recovering(toy.Generator):
+        def generate(self, requests):
+            out = super().generate(requests)
+            return [GenerationResult([Completion("ans 1", 2)] * r.params.n, 1)
+                    if "fix" in r.prompt and "bad 3" not in r.prompt else res for r, res in zip(requests, out)]
+
+    mc = MCLabeler(k=2).label_solutions(problems, [[steps]], task=toy.task, generator=Recovering())[0]
+    om = OmegaPRMLabeler(k=2).label_solutions(problems, [[steps]], task=toy.task, generator=Recovering())[0]
+    assert mc.soft_labels == (0.0, 1.0, 1.0, 0.0, 0.0)
+    assert mc.first_error == 0 and om.first_error == 3
+    assert om.meta["mc"] == [None, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_omegaprm_reuses_rollouts_that_pass_through_later_prefixes(toy):
+    """Rollouts write the next 'ok' steps before answering, so a probe's rollouts are also samples
+    of the longer prefixes: with reuse, later probes need fewer (here no) new rollouts, every
+    estimate still rests on k samples and the labels do not change."""
+    problems = toy.task.load("train", 2)
+    sols = [[toy.solution(n, e) for n, e in CASES[::2]], [toy.solution(n, e) for n, e in CASES[1::2]]]
+    outs, gens = [], []
+    for reuse in (False, True):
+        gen = toy.Generator(continue_steps=3)
+        outs.append(OmegaPRMLabeler(k=4, reuse_rollouts=reuse).label_solutions(problems, sols, task=toy.task,
+                                                                            generator=gen))
+        gens.append(gen)
+    plain, reused = outs
+    assert [e.labels for e in plain] == [e.labels for e in reused]
+    assert [e.meta["mc"] for e in plain] == [e.meta["mc"] for e in reused]
+    spent = [sum(e.meta["rollouts"] for e in out) for out in outs]
+    assert spent[0] == sum(r.params.n for r in gens[0].requests)
+    assert spent[1] == sum(r.params.n for r in gens[1].requests) < spent[0]
+    assert any(r.params.n < 4 for r in gens[1].requests) or len(gens[1].requests) < len(gens[0].requests)
 
 
 def test_mc_hard_and_soft_labels_and_one_batched_call(toy):
@@ -88,12 +139,12 @@ def test_search_budget_picks_by_q_plus_u(toy):
     problems = toy.task.load("train", 1)
     sols = [[("bad a", "x y z w", "ans 0"), ("bad b", "ans 0"), ("bad b", "q", "ans 0"), ("ok", "ans 1")]]
     # without exploration: the two shortest wrong solutions (beta^(len/L) decides)
-    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=0.0)
+    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=0.0, search_correct=False)
     out = lab.label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
     assert [e.completions for e in out] == [sols[0][1], sols[0][2], sols[0][3]]
     assert lab.stats["unsearched"] == 1
     # with strong exploration the second pick leaves the already-searched first step 'bad b'
-    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=1.0)
+    lab = OmegaPRMLabeler(k=2, search_budget=2, length_scale=1.0, c_puct=1.0, search_correct=False)
     out = lab.label_solutions(problems, sols, task=toy.task, generator=toy.Generator())
     assert [e.completions for e in out] == [sols[0][0], sols[0][1], sols[0][3]]
     assert [e.first_error for e in out] == [0, 0, -1]
@@ -146,3 +197,12 @@ def test_consensus_end_to_end_with_a_disagreeing_judge(toy):
     out = list(lab.label(problems, task=toy.task, generator=gen))
     assert [e.completions for e in out] == [solutions["p0"][0]]
     assert out[0].meta["kept_fraction"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("first,where", [({"type": "mc", "kk": 2}, "first.kk: unknown key"),
+                                         ({"type": "nope"}, "first.type"), ({"type": "mc", "k": "x"}, "first.k")])
+def test_consensus_sections_are_validated_like_components(first, where):
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        get_component("labeler", "consensus", first=first)
+    with pytest.raises(ConfigError, match="second"):
+        get_component("labeler", "consensus", second={"type": "omegaprm", "k": 0})

@@ -76,11 +76,18 @@ class RolloutConfig:
 
 @attrs.define
 class MCEstimate:
-    """``correct`` of ``k`` rollouts from a prefix reached the right answer; ``tokens`` spent."""
+    """``correct`` of ``k`` rollouts from a prefix reached the right answer. ``fresh`` of them
+    were generated for this prefix (``tokens`` spent on those); the other ``k - fresh`` were
+    reused from rollouts of shorter prefixes that continued through this one (already paid for)."""
 
     correct: int
     k: int
     tokens: int = 0
+    fresh: int | None = None
+
+    def __attrs_post_init__(self):
+        if self.fresh is None:
+            self.fresh = self.k
 
     @property
     def value(self) -> float:
@@ -92,12 +99,22 @@ class RolloutCache:
 
     A complete solution (the prefix is the whole solution) is graded directly, with no
     rollouts, when ``grade_final`` is set: its MC is 1 if its answer is right, else 0.
+
+    ``reuse``: a rollout from prefix P whose text continues with steps s_1..s_j passes through
+    the prefixes P+s_1, ..., P+s_1..s_j; the part after each of them is a sample of the policy
+    continuing that longer prefix, so it is kept (its grade: the rollout's) in a pool. When such
+    a prefix is estimated later, up to ``k`` pooled samples are used and only the rest are
+    generated: still ``k`` samples per estimate, fewer new rollouts. Pooled samples are never
+    charged twice (``MCEstimate.fresh`` counts the new ones).
     """
 
-    def __init__(self, task: Task, generator, *, k: int, temperature: float, max_tokens: int, seed: int):
+    def __init__(self, task: Task, generator, *, k: int, temperature: float, max_tokens: int, seed: int,
+                 reuse: bool = False):
         self.task, self.generator = task, generator
         self.k, self.temperature, self.max_tokens, self.seed = k, temperature, max_tokens, seed
+        self.reuse = reuse
         self.values: dict[tuple[str, Steps], MCEstimate] = {}
+        self.pool: dict[tuple[str, Steps], list[bool]] = {}
         self.calls = 0
 
     def key(self, problem: Problem, prefix: Steps) -> tuple[str, Steps]:
@@ -114,8 +131,8 @@ class RolloutCache:
         return self.values[key]
 
     def fill(self, items: Sequence[tuple[Problem, Steps]]) -> list[tuple[Problem, Steps]]:
-        """Roll out every (problem, prefix) not cached yet, all in ONE generator call.
-        Returns the items that were newly rolled out (each once)."""
+        """Estimate every (problem, prefix) not cached yet, generating in ONE generator call.
+        Returns the items that were newly estimated (each once)."""
         todo, seen = [], set()
         for problem, prefix in items:
             key = self.key(problem, prefix)
@@ -125,19 +142,39 @@ class RolloutCache:
             todo.append((problem, tuple(prefix)))
         if not todo:
             return []
+        reused = {self.key(p, prefix): self.pool.get(self.key(p, prefix), [])[: self.k] if self.reuse else []
+                  for p, prefix in todo}
+        asks = [(p, prefix, self.k - len(reused[self.key(p, prefix)])) for p, prefix in todo]
+        asks = [a for a in asks if a[2] > 0]
         requests = [GenerationRequest(
             self.task.prompt(p) + self.task.join_steps(prefix),
-            SamplingParams(n=self.k, temperature=self.temperature, max_tokens=self.max_tokens,
+            SamplingParams(n=n, temperature=self.temperature, max_tokens=self.max_tokens,
                            seed=stable_seed(self.seed, p.id + "\x00" + "\x00".join(prefix))))
-            for p, prefix in todo]
-        results = self.generator.generate(requests)
-        self.calls += 1
-        for (p, prefix), result in zip(todo, results):
+            for p, prefix, n in asks]
+        results = self.generator.generate(requests) if requests else []
+        self.calls += bool(requests)
+        fresh: dict[tuple[str, Steps], tuple[list[bool], int]] = {}
+        for (p, prefix, _), result in zip(asks, results):
             text = self.task.join_steps(prefix)
-            correct = sum(self.task.grade(p, text + c.text).correct for c in result.completions)
-            self.values[self.key(p, prefix)] = MCEstimate(correct, len(result.completions),
-                                                          sum(c.n_tokens for c in result.completions))
+            grades = []
+            for c in result.completions:
+                grades.append(self.task.grade(p, text + c.text).correct)
+                if self.reuse:
+                    self._pool(p, prefix, c.text, grades[-1])
+            fresh[self.key(p, prefix)] = (grades, sum(c.n_tokens for c in result.completions))
+        for p, prefix in todo:
+            key = self.key(p, prefix)
+            grades, tokens = fresh.get(key, ([], 0))
+            self.values[key] = MCEstimate(sum(reused[key]) + sum(grades), len(reused[key]) + len(grades), tokens,
+                                          len(grades))
         return todo
+
+    def _pool(self, problem: Problem, prefix: Steps, completion: str, correct: bool) -> None:
+        """Record a rollout from ``prefix`` as a sample of every longer prefix it passes through
+        (each step it writes completes one; the last step ends the rollout, so it adds nothing)."""
+        steps = self.task.split_steps(completion)
+        for j in range(1, len(steps)):
+            self.pool.setdefault(self.key(problem, prefix + tuple(steps[:j])), []).append(bool(correct))
 
 
 class SolutionLabeler(Labeler):

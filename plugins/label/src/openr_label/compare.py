@@ -3,7 +3,8 @@
 Solutions are sampled once per batch; every labeller labels them with ``label_solutions``; the
 task's exact verifier (``task.verify_steps``, first-error semantics) gives the truth. Reports per
 labeller: examples kept, first-error accuracy (predicted first wrong step == true one, -1 for
-none), step-label accuracy, rollouts and labelling tokens spent.
+none), step-label accuracy, rollouts and labelling tokens spent. Resumable batch by batch
+(``batches.jsonl``).
 """
 
 from __future__ import annotations
@@ -69,57 +70,81 @@ def truth_labels(task, problem, steps):
 
 
 def name_of(spec) -> str:
-    return spec.type
+    """The labeller's type, with its ``k`` when it has one (``omegaprm(k=4)``)."""
+    k = getattr(spec.config, "k", None)
+    return spec.type if k is None else f"{spec.type}(k={k})"
+
+
+COUNTS = ("examples", "first_error_hits", "steps", "step_hits", "rollouts", "tokens", "seconds")
+
+
+def compare_batch(batch, task, generator, config: CompareJob, seed: int, labelers) -> dict:
+    """Sample the batch's solutions once, have every labeller label them, score against the truth.
+    Returns the batch's record: solution counts and, per labeller, hits and costs."""
+    solutions, _ = sample_solutions(batch, task, generator, n=config.n_solutions, temperature=config.temperature,
+                                    max_tokens=config.max_tokens, seed=seed)
+    truth = {}
+    for p, sols in zip(batch, solutions):
+        for s in sols:
+            labels = truth_labels(task, p, s)
+            if labels is not None:
+                truth[p.id, tuple(s)] = labels
+    record = {"id": batch[0].id, "problems": len(batch), "solutions": len(truth),
+              "wrong_solutions": sum(first_error_of(t) >= 0 for t in truth.values()), "labelers": {}}
+    for name, labeler in labelers:
+        before, t0 = costs(labeler), time.perf_counter()
+        examples = labeler.label_solutions(batch, solutions, task=task, generator=generator)
+        after = costs(labeler)
+        a = dict.fromkeys(COUNTS, 0)
+        a.update(rollouts=after["rollouts"] - before["rollouts"], tokens=after["tokens"] - before["tokens"],
+                 seconds=round(time.perf_counter() - t0, 2))
+        for e in examples:
+            gold = truth.get((e.problem_id, tuple(e.completions)))
+            if gold is None:
+                continue
+            a["examples"] += 1
+            a["first_error_hits"] += first_error_of(e.labels) == first_error_of(gold)
+            a["steps"] += len(gold)
+            a["step_hits"] += sum(x == y for x, y in zip(e.labels, gold))
+        record["labelers"][name] = a
+    return record
 
 
 def run_compare(config: CompareJob, run: Run) -> dict:
-    """Run each labeller on the same sampled solutions; compare with exact labels; print a table."""
+    """Run each labeller on the same sampled solutions; compare with exact labels; print a table.
+
+    Resumable: after each batch one record (its counts per labeller) is appended to
+    ``batches.jsonl``; a re-run skips the batches recorded there and sums all records."""
     task = run.task
     generator = CachingGenerator(run.generator) if config.cache else run.generator
     problems = task.load(config.split, config.limit)
-    labelers = [(name_of(spec), run.build(spec)) for spec in config.labelers]
     names = []
-    for name, _ in labelers:
+    for spec in config.labelers:
+        name = name_of(spec)
         names.append(name if name not in names else f"{name}#{len(names)}")
-    acc = {n: {"examples": 0, "first_error_hits": 0, "steps": 0, "step_hits": 0, "seconds": 0.0} for n in names}
-    total_solutions = 0
-    true_wrong = 0
+    labelers = None  # built only when a batch is left to do
+    done = run.results("batches.jsonl")
+    batches = [problems[i : i + config.batch_size] for i in range(0, len(problems), config.batch_size)]
     with click.progressbar(length=len(problems), label="label-compare", file=sys.stderr) as bar:
-        for start in range(0, len(problems), config.batch_size):
-            batch = problems[start : start + config.batch_size]
-            solutions, _ = sample_solutions(batch, task, generator, n=config.n_solutions,
-                                            temperature=config.temperature, max_tokens=config.max_tokens, seed=run.seed)
-            truth = {}
-            for p, sols in zip(batch, solutions):
-                for s in sols:
-                    labels = truth_labels(task, p, s)
-                    if labels is not None:
-                        truth[p.id, tuple(s)] = labels
-                        true_wrong += first_error_of(labels) >= 0
-            total_solutions += len(truth)
-            for name, (_, labeler) in zip(names, labelers):
-                t0 = time.perf_counter()
-                examples = labeler.label_solutions(batch, solutions, task=task, generator=generator)
-                acc[name]["seconds"] += time.perf_counter() - t0
-                for e in examples:
-                    gold = truth.get((e.problem_id, tuple(e.completions)))
-                    if gold is None:
-                        continue
-                    a = acc[name]
-                    a["examples"] += 1
-                    a["first_error_hits"] += first_error_of(e.labels) == first_error_of(gold)
-                    a["steps"] += len(gold)
-                    a["step_hits"] += sum(x == y for x, y in zip(e.labels, gold))
+        for batch in batches:
+            if batch[0].id not in done:
+                if labelers is None:
+                    labelers = [(name, run.build(spec)) for name, spec in zip(names, config.labelers)]
+                done.append(compare_batch(batch, task, generator, config, run.seed, labelers))
             bar.update(len(batch))
+    records = [done.get(batch[0].id) for batch in batches]
+    total = {n: {k: sum(r["labelers"][n][k] for r in records) for k in COUNTS} for n in names}
+    solutions = sum(r["solutions"] for r in records)
     rows = []
-    for name, (_, labeler) in zip(names, labelers):
-        a, cost = acc[name], costs(labeler)
+    for name in names:
+        a = total[name]
         rows.append({"labeler": name, "examples": a["examples"],
-                     "kept": a["examples"] / total_solutions if total_solutions else 0.0,
+                     "kept": a["examples"] / solutions if solutions else 0.0,
                      "first_error_acc": a["first_error_hits"] / a["examples"] if a["examples"] else 0.0,
                      "step_acc": a["step_hits"] / a["steps"] if a["steps"] else 0.0,
-                     "rollouts": cost["rollouts"], "tokens": cost["tokens"], "seconds": round(a["seconds"], 1)})
-    summary = {"problems": len(problems), "solutions": total_solutions, "wrong_solutions": true_wrong, "labelers": rows}
+                     "rollouts": a["rollouts"], "tokens": a["tokens"], "seconds": round(a["seconds"], 1)})
+    summary = {"problems": len(problems), "solutions": solutions,
+               "wrong_solutions": sum(r["wrong_solutions"] for r in records), "labelers": rows}
     run.write_json("summary.json", summary)
     click.echo(format_table(summary))
     return summary
@@ -128,9 +153,9 @@ def run_compare(config: CompareJob, run: Run) -> dict:
 def format_table(summary: dict) -> str:
     lines = [f"problems={summary['problems']} solutions={summary['solutions']} "
              f"(truly wrong: {summary['wrong_solutions']})",
-             f"{'labeler':<12} {'examples':>8} {'kept':>6} {'first-err acc':>13} {'step acc':>8} "
+             f"{'labeler':<16} {'examples':>8} {'kept':>6} {'first-err acc':>13} {'step acc':>8} "
              f"{'rollouts':>9} {'tokens':>9} {'seconds':>8}"]
     for r in summary["labelers"]:
-        lines.append(f"{r['labeler']:<12} {r['examples']:>8} {r['kept']:>6.3f} {r['first_error_acc']:>13.4f} "
+        lines.append(f"{r['labeler']:<16} {r['examples']:>8} {r['kept']:>6.3f} {r['first_error_acc']:>13.4f} "
                      f"{r['step_acc']:>8.4f} {r['rollouts']:>9} {r['tokens']:>9} {r['seconds']:>8}")
     return "\n".join(lines)

@@ -17,6 +17,18 @@ def _build(spec: dict, where: str) -> Labeler:
     return get_component("labeler", spec["type"], **rest)
 
 
+def _check(spec, where: str) -> None:
+    """Resolve a sub-labeller section as ``openr validate`` resolves a component (registered type,
+    known keys, value types); raise ValueError with the path on the first problem."""
+    from openr_core import ConfigError, get_plugins
+    from openr_core.config import Where, structure_component
+
+    try:
+        structure_component("labeler", spec, Where("consensus", (where,)), get_plugins())
+    except ConfigError as e:
+        raise ValueError(str(e).removeprefix("consensus: ")) from None
+
+
 def agree(first: LabelledExample, second: LabelledExample) -> bool:
     """Both put the first wrong step at the same index (-1: both say all steps are right)."""
     return first_error_of(first.labels) == first_error_of(second.labels)
@@ -26,6 +38,7 @@ def agree(first: LabelledExample, second: LabelledExample) -> bool:
 class ConsensusConfig:
     """``first`` samples and labels solutions; ``second`` (which must have ``label_solutions``)
     labels the same solutions; an example is kept when both put the first error at the same step.
+    Both sections are checked like any component section (so ``openr validate`` checks them).
     ``keep``: which labeller's labels (and soft labels) the kept example carries."""
 
     first: dict = attrs.field(factory=lambda: {"type": "mc"})
@@ -33,6 +46,8 @@ class ConsensusConfig:
     keep: str = "first"
 
     def __attrs_post_init__(self):
+        _check(self.first, "first")
+        _check(self.second, "second")
         if self.keep not in ("first", "second"):
             raise ValueError(f"keep must be 'first' or 'second', got {self.keep!r}")
 

@@ -48,7 +48,7 @@ class MCLabeler(SolutionLabeler):
                         est = cache.get(problem, prefix)
                         if (problem, prefix) in charged:  # each rollout is counted on one example only
                             charged.discard((problem, prefix))
-                            rollouts, tokens = rollouts + est.k, tokens + est.tokens
+                            rollouts, tokens = rollouts + est.fresh, tokens + est.tokens
                     estimates.append(est.value)
                 hard = [v > 0 for v in estimates]
                 if c.monotone:

@@ -1,7 +1,7 @@
 """OmegaPRM-style labelling: binary search for the first wrong step with MC estimates.
 
-For a solution whose final answer is wrong, MC(prefix) = fraction of ``k`` rollouts from the
-prefix that reach the right answer. Assuming a prefix with MC = 0 already contains the error:
+MC(prefix) = fraction of ``k`` rollouts from the prefix that reach the right answer. Assuming
+a prefix with MC = 0 already contains the error (the paper's rule):
 
 * MC(steps[:m]) = 0  → the first error is at or before step m-1;
 * MC(steps[:m]) > 0  → steps[:m] is good, the error comes after it.
@@ -11,17 +11,26 @@ the whole solution, graded directly) close in O(log n) rollout rounds instead of
 round is ONE generator call for the midpoints of every solution being searched in the batch,
 and MC values are cached by prefix, so solutions sharing a prefix share its rollouts.
 
-Output: one example per labelled solution, hard labels inferred (steps before the found error
-good, it and the rest bad; all good when the final answer is right, which costs no rollouts).
-``soft_labels`` stay None because most steps have no MC estimate; ``meta["mc"]`` holds the MC
-value per step where one was measured (None elsewhere).
+A solution whose final answer is right is searched too (``search_correct``): a right answer
+does not make its steps right (errors can cancel), so ``hi`` starts at the whole solution as
+"no wrong step found yet" and stays there when every probed prefix has MC > 0 (labelled all
+good). With ``search_correct = false`` such solutions are labelled all good at no cost.
 
-When ``search_budget`` caps the number of wrong-answer solutions searched per problem, they
-are picked one at a time by the paper's score Q + U with
-Q = alpha^(1 - MC) * beta^(len / L) and U = c_puct * sqrt(sum N) / (1 + N): MC is the
-problem's root MC (fraction of its sampled solutions that are right), len the solution's
-length in whitespace-separated tokens, N the number of already-picked solutions through the
-same first step (sum N: all picked so far). Unpicked wrong-answer solutions are dropped.
+Rollout reuse (``reuse_rollouts``): a rollout from a probed prefix that writes the solution's
+next steps is also a rollout from those longer prefixes; when one of them is probed later,
+the pooled samples count towards its ``k`` and only the rest are generated (see
+``RolloutCache``). Only new rollouts are counted.
+
+Output: one example per labelled solution, hard labels inferred (steps before the found error
+good, it and the rest bad). ``soft_labels`` stay None because most steps have no MC estimate;
+``meta["mc"]`` holds the MC value of every prefix the search visited (None elsewhere).
+
+When ``search_budget`` caps the number of solutions searched per problem, they are picked one
+at a time by the paper's score Q + U with Q = alpha^(1 - MC) * beta^(len / L) and
+U = c_puct * sqrt(sum N) / (1 + N): MC is the problem's root MC (fraction of its sampled
+solutions that are right), len the solution's length in whitespace-separated tokens, N the
+number of already-picked solutions through the same first step (sum N: all picked so far).
+Unpicked wrong-answer solutions are dropped; unpicked right-answer ones are labelled all good.
 """
 
 from __future__ import annotations
@@ -37,11 +46,14 @@ from openr_label.common import RolloutCache, RolloutConfig, SolutionLabeler, lab
 @attrs.frozen
 class OmegaPRMConfig(RolloutConfig):
     """``n_solutions`` sampled at ``temperature`` per problem; ``k`` rollouts per visited prefix
-    at ``rollout_temperature``; ``search_budget`` (None: all) wrong-answer solutions per problem
-    are binary-searched, chosen by Q + U with ``alpha``, ``beta``, ``length_scale`` (L) and
-    ``c_puct``."""
+    at ``rollout_temperature``; ``search_budget`` (None: all) solutions per problem are
+    binary-searched, chosen by Q + U with ``alpha``, ``beta``, ``length_scale`` (L) and
+    ``c_puct``; ``search_correct``: right-answer solutions are searched too; ``reuse_rollouts``:
+    rollouts passing through a later prefix count towards its estimate."""
 
     search_budget: int | None = None
+    search_correct: bool = True
+    reuse_rollouts: bool = True
     alpha: float = 0.5
     beta: float = 0.9
     length_scale: float = 500.0
@@ -85,9 +97,9 @@ class OmegaPRMLabeler(SolutionLabeler):
     Config = OmegaPRMConfig
 
     def select(self, steps_list, correct, mc_root: float) -> list[int]:
-        """Indices of the wrong-answer solutions to search, in pick order (Q + U, greedy)."""
+        """Indices of the solutions to search, in pick order (Q + U, greedy)."""
         c = self.config
-        candidates = [i for i, ok in enumerate(correct) if not ok]
+        candidates = [i for i, ok in enumerate(correct) if c.search_correct or not ok]
         if c.search_budget is None or len(candidates) <= c.search_budget:
             return candidates
         picked, branches = [], {}
@@ -105,7 +117,7 @@ class OmegaPRMLabeler(SolutionLabeler):
     def label_solutions(self, problems, solutions, *, task, generator):
         c = self.config
         cache = RolloutCache(task, generator, k=c.k, temperature=c.rollout_temperature,
-                             max_tokens=c.rollout_max_tokens, seed=c.seed)
+                             max_tokens=c.rollout_max_tokens, seed=c.seed, reuse=c.reuse_rollouts)
         searches: dict[tuple[int, int], _Search] = {}
         correct_of: dict[tuple[int, int], bool] = {}
         for pi, (problem, sols) in enumerate(zip(problems, solutions)):
@@ -128,7 +140,7 @@ class OmegaPRMLabeler(SolutionLabeler):
                 est = cache.get(s.problem, prefix)
                 if (s.problem, prefix) in new:  # count each rollout once, on the first solution that asked
                     new.discard((s.problem, prefix))
-                    s.rollouts, s.tokens = s.rollouts + est.k, s.tokens + est.tokens
+                    s.rollouts, s.tokens = s.rollouts + est.fresh, s.tokens + est.tokens
                 s.rounds += 1
                 if est.correct > 0:
                     s.lo = s.mid
@@ -139,13 +151,14 @@ class OmegaPRMLabeler(SolutionLabeler):
             for si, steps in enumerate(sols):
                 steps = tuple(steps)
                 search = searches.get((pi, si))
-                if correct_of[pi, si]:
+                if search is None and correct_of[pi, si]:
                     first, rollouts, tokens = -1, 0, 0
                 elif search is None:
                     self.stats["unsearched"] += 1
                     continue
                 else:
-                    first, rollouts, tokens = search.hi - 1, search.rollouts, search.tokens
+                    found = not (correct_of[pi, si] and search.hi == len(steps))
+                    first, rollouts, tokens = (search.hi - 1 if found else -1), search.rollouts, search.tokens
                 mc = []
                 for i in range(len(steps)):
                     est = cache.get(problem, steps[: i + 1])
