@@ -7,7 +7,7 @@ from openr_core.cli import cli
 CONFIG = {
     "job": "label", "split": "test", "limit": 4, "batch_size": 2,
     "task": {"type": "arith"},
-    "generator": {"type": "transformers", "model": "pkg:openr_arith/models/policy", "threads": 2},
+    "generator": {"type": "transformers", "model": "pkg:openr_arith/models/policy", "threads": 1},
     "labeler": {"type": "consensus", "first": {"type": "mc", "n_solutions": 1, "k": 1, "rollout_max_tokens": 48},
                 "second": {"type": "omegaprm", "k": 1, "rollout_max_tokens": 48}},
 }
