@@ -8,10 +8,12 @@ row's text depends only on its prompt, parameters and seed, not on what else is 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import attrs
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
 
 from openr_core.types import Completion, GenerationRequest, GenerationResult
 
@@ -105,71 +107,240 @@ def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
     return chosen
 
 
+class _SlabLayer(DynamicLayer):
+    """One layer's KV cache in a buffer of ``capacity`` positions allocated once and written in
+    place (``DynamicLayer`` re-copies the whole cache with ``torch.cat`` at every token)."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity, self.length = capacity, 0
+
+    def lazy_initialization(self, key_states, value_states) -> None:
+        rows, heads, _, dim = key_states.shape
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.keys = key_states.new_empty((rows, heads, self.capacity, dim))
+        self.values = value_states.new_empty((rows, heads, self.capacity, value_states.shape[-1]))
+        self.is_initialized = True
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        self.keys[:, :, self.length:end] = key_states
+        self.values[:, :, self.length:end] = value_states
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def take(self, index: torch.Tensor, capacity: int) -> _SlabLayer:
+        """A new layer holding rows ``index`` of this one, with room for ``capacity`` positions."""
+        out = _SlabLayer(capacity)
+        out.dtype, out.device, out.length, out.is_initialized = self.dtype, self.device, self.length, True
+        rows, heads, _, dim = self.keys.shape
+        out.keys = self.keys.new_empty((len(index), heads, capacity, dim))
+        out.values = self.values.new_empty((len(index), heads, capacity, self.values.shape[-1]))
+        out.keys[:, :, : self.length] = self.keys[index, :, : self.length]
+        out.values[:, :, : self.length] = self.values[index, :, : self.length]
+        return out
+
+
+def _slab_cache(layers: list[_SlabLayer]) -> Cache:
+    return Cache(layers=layers)
+
+
+@attrs.define(eq=False)
+class _Entry:
+    ids: tuple[int, ...]
+    keys: list[torch.Tensor]  # per layer, [heads, len(ids), dim]
+    values: list[torch.Tensor]
+    nbytes: int
+
+
+def _prefix_hashes(ids: Sequence[int], h: int = 0) -> list[int]:
+    out = []
+    for token in ids:
+        h = hash((h, token))
+        out.append(h)
+    return out
+
+
+class KVStore:
+    """KV caches of sequences decoded by earlier calls, keyed by their token ids, so a prompt that
+    continues one (a search node's child: parent prompt + the step just generated) re-encodes only
+    its new tokens. Least recently used entries go first once ``max_bytes`` is exceeded; the store
+    empties itself when the model's weights change (``data_ptr`` or in-place version of any
+    parameter), so an RL trainer updating the policy never reads stale KV."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self.entries: OrderedDict[int, _Entry] = OrderedDict()
+        self.fingerprint = None
+        self.hits = self.reused_tokens = self.prompt_tokens = 0
+
+    def check(self, model) -> None:
+        fingerprint = tuple((p.data_ptr(), p._version, p.dtype, str(p.device)) for p in model.parameters())
+        if fingerprint != self.fingerprint:
+            self.clear()
+            self.fingerprint = fingerprint
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.nbytes = 0
+
+    def lookup(self, ids: Sequence[int], hashes: list[int]) -> _Entry | None:
+        """The longest stored proper prefix of ``ids`` (at least one token is left to encode)."""
+        for m in range(len(ids) - 1, 0, -1):
+            entry = self.entries.get(hashes[m - 1])
+            if entry is not None and len(entry.ids) == m and entry.ids == tuple(ids[:m]):
+                self.entries.move_to_end(hashes[m - 1])
+                return entry
+        return None
+
+    def add(self, key: int, entry: _Entry) -> None:
+        if key in self.entries or entry.nbytes > self.max_bytes:
+            return
+        self.entries[key] = entry
+        self.nbytes += entry.nbytes
+        while self.nbytes > self.max_bytes:
+            self.nbytes -= self.entries.popitem(last=False)[1].nbytes
+
+
+COMPACT_BELOW = 0.75  # drop finished rows from the cache once fewer than this share still decode
+
+
 @torch.inference_mode()
 def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positions: int | None,
-                  prefix_reuse: bool = True) -> None:
+                  prefix_reuse: bool = True, store: KVStore | None = None) -> None:
     device = next(model.parameters()).device
     # with prefix reuse each distinct prompt is encoded once; without, once per row
     prompts = list(dict.fromkeys(row.prompt for row in rows)) if prefix_reuse else [row.prompt for row in rows]
-    enc = tokenizer(prompts, return_tensors="pt", padding=True)
-    input_ids = enc["input_ids"].to(device)
-    attention = enc["attention_mask"].to(device)
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
-    cache = out.past_key_values
+    ids = tokenizer(prompts)["input_ids"]
+    hashes = [_prefix_hashes(x) for x in ids]
+    # cached KV of earlier calls: every prompt encodes its last `window` tokens, the rest comes from the store
+    found = [store.lookup(x, h) if store is not None else None for x, h in zip(ids, hashes)]
+    window = max(len(x) - (len(e.ids) if e else 0) for x, e in zip(ids, found))
+    past = [max(0, len(x) - window) for x in ids]
+    n_past = max(past)
+    n_new = [len(x) - p for x, p in zip(ids, past)]
+    n_layers = model.config.num_hidden_layers
+    layers = [_SlabLayer(n_past + window) for _ in range(n_layers)]
+    input_ids = torch.full((len(prompts), window), tokenizer.pad_token_id or 0, dtype=torch.long)
+    attention = torch.zeros((len(prompts), n_past + window), dtype=torch.long)
+    positions = torch.zeros((len(prompts), window), dtype=torch.long)
+    for u, (x, p, n) in enumerate(zip(ids, past, n_new)):
+        input_ids[u, window - n:] = torch.tensor(x[p:])
+        attention[u, n_past - p: n_past] = 1
+        attention[u, n_past + window - n:] = 1
+        positions[u, window - n:] = torch.arange(p, p + n)
+    if n_past:
+        ref = next(e for e in found if e is not None)
+        for layer, k, v in zip(layers, ref.keys, ref.values):
+            layer.lazy_initialization(k.unsqueeze(0).expand(len(prompts), -1, -1, -1), v.unsqueeze(0).expand(len(prompts), -1, -1, -1))
+            layer.length = n_past
+            # masked out, but must be finite: 0 x NaN from uninitialised memory would poison the attention
+            layer.keys[:, :, :n_past].zero_()
+            layer.values[:, :, :n_past].zero_()
+        for u, (e, p) in enumerate(zip(found, past)):
+            if p:
+                for layer, k, v in zip(layers, e.keys, e.values):
+                    layer.keys[u, :, n_past - p: n_past] = k[:, :p]
+                    layer.values[u, :, n_past - p: n_past] = v[:, :p]
+        if store is not None:
+            store.hits += sum(p > 0 for p in past)
+    if store is not None:
+        store.reused_tokens += sum(past)
+        store.prompt_tokens += sum(len(x) for x in ids)
+    input_ids, attention, positions = input_ids.to(device), attention.to(device), positions.to(device)
+    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                past_key_values=_slab_cache(layers), use_cache=True)
     position = {p: i for i, p in enumerate(prompts)}
-    index = torch.tensor([position[row.prompt] for row in rows] if prefix_reuse else list(range(len(rows))), device=device)
-    if len(prompts) != len(rows) or not torch.equal(index, torch.arange(len(rows), device=device)):
-        cache.reorder_cache(index)
-    logits = out.logits[:, -1, :][index]
-    attention = attention[index]
-    next_pos = positions[index, -1] + 1
-    prompt_lengths = enc["attention_mask"].sum(-1)[index.cpu()].tolist()
+    unit = [position[row.prompt] for row in rows] if prefix_reuse else list(range(len(rows)))
+    index = torch.tensor(unit, device=device)
     limits = [row.max_tokens for row in rows]
     if max_positions:
-        limits = [max(1, min(m, max_positions - n)) for m, n in zip(limits, prompt_lengths)]
-    active = list(range(len(rows)))  # rows (by position in `rows`) still decoding, in batch order
-    while active:
-        batch_rows = [rows[i] for i in active]
+        limits = [max(1, min(m, max_positions - len(ids[u]))) for m, u in zip(limits, unit)]
+    capacity = n_past + window + max(limits)
+    layers = [layer.take(index, capacity) for layer in layers]
+    logits = out.logits[:, -1, :][index]
+    width = n_past + window
+    mask = torch.zeros((len(rows), capacity), dtype=torch.long, device=device)
+    mask[:, :width] = attention[index]
+    next_pos = positions[index, -1] + 1
+    starts = [n_past - past[u] if past[u] else width - n_new[u] for u in unit]  # first cached column of each row
+    slot = list(range(len(rows)))  # cache row of each row of `rows`
+    logits_rows = list(range(len(rows)))  # the rows in the cache (finished ones until compaction), in cache order
+    finished: set[int] = set()
+    while True:
+        batch_rows = [rows[i] for i in logits_rows]
         chosen = _pick(logits, batch_rows)
         if any(row.logprobs for row in batch_rows):
             logp = torch.log_softmax(logits.float(), dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
         chosen_list = chosen.tolist()
-        still = []
-        for b, i in enumerate(active):
+        still, ended = [], []
+        for b, i in enumerate(logits_rows):
             row = rows[i]
+            if i in finished:  # finished earlier, still in the cache until the next compaction
+                continue
             token = chosen_list[b]
             row.tokens.append(token)
             if row.logprobs:
                 row.token_logprobs.append(logp[b])
+            done = True
             if token in eos:
                 row.stop_reason = "stop"
-                continue
-            if row.stop_ids is not None:  # every stop string is one token: compare ids
-                if token in row.stop_ids:
-                    row.stop_reason = "stop"
-                    continue
-            elif row.stop:  # a stop string ends within the last few tokens' text
-                text = tokenizer.decode(row.tokens[-STOP_WINDOW:], skip_special_tokens=True)
-                if any(s in text for s in row.stop):
-                    row.stop_reason = "stop"
-                    continue
-            if len(row.tokens) >= limits[i]:
-                continue
-            still.append(b)
+            elif row.stop_ids is not None and token in row.stop_ids:  # every stop string is one token
+                row.stop_reason = "stop"
+            elif row.stop_ids is None and row.stop and any(  # a stop string ends within the last few tokens
+                    s in tokenizer.decode(row.tokens[-STOP_WINDOW:], skip_special_tokens=True) for s in row.stop):
+                row.stop_reason = "stop"
+            elif len(row.tokens) < limits[i]:
+                done = False
+            if done:
+                finished.add(i)
+                ended.append(i)
+            else:
+                still.append(i)
+        if store is not None and ended:
+            _keep(store, layers, rows, ended, slot, starts, ids, hashes, unit)
         if not still:
             break
-        keep = torch.tensor(still, device=device)
-        if len(still) < len(active):
-            cache.batch_select_indices(keep)
-            attention, next_pos, chosen = attention[keep], next_pos[keep], chosen[keep]
-        active = [active[b] for b in still]
-        attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
-        out = model(input_ids=chosen.unsqueeze(1), attention_mask=attention, position_ids=next_pos.unsqueeze(1),
-                    past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+        if len(still) <= COMPACT_BELOW * len(logits_rows) or len(still) < len(logits_rows) and len(logits_rows) < 8:
+            keep = torch.tensor([slot[i] for i in still], device=device)
+            layers = [layer.take(keep, capacity) for layer in layers]
+            mask, next_pos = mask[keep], next_pos[keep]
+            chosen = chosen[keep]  # cache rows are in the order of `logits_rows`
+            for s, i in enumerate(still):
+                slot[i] = s
+            logits_rows = still
+        length = layers[0].length
+        mask[:, length] = 1
+        out = model(input_ids=chosen.unsqueeze(1), attention_mask=mask[:, : length + 1], position_ids=next_pos.unsqueeze(1),
+                    past_key_values=_slab_cache(layers), use_cache=True)
         logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
+
+
+def _keep(store: KVStore, layers, rows, ended, slot, starts, ids, hashes, unit) -> None:
+    """Store the KV of finished rows (prompt + every generated token that was fed back)."""
+    length = layers[0].length
+    index = torch.tensor([slot[i] for i in ended])
+    keys = [layer.keys[index, :, :length] for layer in layers]
+    values = [layer.values[index, :, :length] for layer in layers]
+    per_token = sum(k.shape[1] * k.shape[3] * k.element_size() for k in keys) * 2
+    for b, i in enumerate(ended):
+        row, u = rows[i], unit[i]
+        fed = row.tokens[:-1]
+        seq = tuple(ids[u]) + tuple(fed)
+        start = starts[i]
+        if length - start != len(seq):  # cannot happen; never store a misaligned entry
+            continue
+        key = _prefix_hashes(fed, hashes[u][-1])[-1] if fed else hashes[u][-1]  # as lookup() hashes seq
+        store.add(key, _Entry(seq, [k[b, :, start:] for k in keys], [v[b, :, start:] for v in values], per_token * len(seq)))
 
 
 def _finish(row: _Row, tokenizer, eos: set[int]) -> Completion:
@@ -197,8 +368,11 @@ def _single_token_stops(tokenizer, stops: tuple[str, ...], cache: dict) -> froze
 
 
 def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_size: int = 256,
-             prefix_reuse: bool = True) -> list[GenerationResult]:
+             prefix_reuse: bool = True, store: KVStore | None = None) -> list[GenerationResult]:
+    """``store``: KV of earlier calls to continue from (and to add this call's sequences to)."""
     rows = _rows(requests)
+    if store is not None:
+        store.check(model)
     cache: dict = {}
     for row in rows:
         if row.stop:
@@ -206,7 +380,7 @@ def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_s
     eos = _eos_ids(model, tokenizer)
     max_positions = getattr(model.config, "max_position_embeddings", None)
     for chunk in _chunks(rows, batch_size, prefix_reuse):
-        _decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse)
+        _decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse, store)
     prompt_tokens = {}
     by_request: list[list[Completion]] = [[] for _ in requests]
     for row in rows:

@@ -18,7 +18,10 @@ from openr_core import GenerationRequest, GenerationResult, Generator
 class TransformersGeneratorConfig:
     """``model``: local folder, ``pkg:package/folder`` or hub name. ``batch_size``: sequences decoded
     together. ``prefix_reuse``: encode each distinct prompt once and share its KV cache between
-    all its samples (turn off only to measure the difference)."""
+    all its samples (turn off only to measure the difference). ``kv_cache_mb``: keep the KV cache
+    of decoded sequences across calls (least recently used first out beyond this many MB; 0: off),
+    so a prompt continuing an earlier call's output (a search node's children) encodes only its new
+    tokens; with ``prefix_reuse: false`` nothing is kept."""
 
     model: str
     tokenizer: str | None = None
@@ -27,12 +30,15 @@ class TransformersGeneratorConfig:
     device: str = "auto"
     batch_size: int = 256
     prefix_reuse: bool = True
+    kv_cache_mb: float = 1024
     trust_remote_code: bool = False
     threads: int | None = None
 
     def __attrs_post_init__(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.kv_cache_mb < 0:
+            raise ValueError(f"kv_cache_mb must be >= 0, got {self.kv_cache_mb}")
 
 
 class TransformersGenerator(Generator):
@@ -49,6 +55,15 @@ class TransformersGenerator(Generator):
             dtype=self.config.dtype, device=self.config.device,
             trust_remote_code=self.config.trust_remote_code, threads=self.config.threads,
         )
+        self.kv_store = self._store()
+
+    def _store(self):
+        """The cross-call KV store (None when off)."""
+        if not self.config.prefix_reuse or self.config.kv_cache_mb <= 0:
+            return None
+        from openr_transformers.decoding import KVStore
+
+        return KVStore(int(self.config.kv_cache_mb * 2**20))
 
     @classmethod
     def around(cls, model, tokenizer, **fields) -> TransformersGenerator:
@@ -58,6 +73,7 @@ class TransformersGenerator(Generator):
         self = cls.__new__(cls)
         Generator.__init__(self, model=fields.pop("model", "<in-memory>"), **fields)
         self.model, self.tokenizer = model, tokenizer
+        self.kv_store = self._store()  # emptied whenever the trainer changes the weights
         return self
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -67,9 +83,9 @@ class TransformersGenerator(Generator):
         self.model.eval()
         try:
             return generate(self.model, self.tokenizer, list(requests), batch_size=self.config.batch_size,
-                            prefix_reuse=self.config.prefix_reuse)
+                            prefix_reuse=self.config.prefix_reuse, store=self.kv_store)
         finally:
             self.model.train(training)
 
     def close(self) -> None:
-        self.model = None
+        self.model = self.kv_store = None
