@@ -32,6 +32,8 @@ def test_process_supervision_normalises_over_the_group_then_sums_to_the_end():
     assert out[0][1] == pytest.approx([3 * hi, 2 * hi, hi])
     own = A.process_supervision([[[1.0, 0.0], [1.0, 1.0, 1.0]]], returns=False, eps=0.0)
     assert own[0][0] == pytest.approx([hi, lo])
+    centred = A.process_supervision([[[1.0, 0.0], [1.0, 1.0, 1.0]]], returns=False, scale=False)
+    assert centred[0][0] == pytest.approx([0.2, -0.8]) and centred[0][1] == pytest.approx([0.2] * 3)
 
 
 def test_broadcast_steps_to_tokens():

@@ -16,7 +16,7 @@ SMALL = {"model": POLICY, "updates": 3, "prompts_per_update": 4, "group_size": 4
          "threads": 1}
 TRAINERS = {
     "grpo-outcome": {"type": "grpo", "reward": "outcome"},
-    "grpo-prm": {"type": "grpo", "reward": "prm"},
+    "grpo-prm": {"type": "grpo", "reward": "prm", "schedule": "linear", "min_lr_ratio": 0.0},
     "grpo-mixed": {"type": "grpo", "reward": "mixed", "kl_coef": 0.1, "minibatches": 2, "epochs": 2},
     "ppo": {"type": "ppo", "reward": "mixed"},
     "prime": {"type": "prime"},

@@ -45,20 +45,22 @@ def suffix_sums(values: Sequence[float]) -> list[float]:
 
 
 def process_supervision(step_rewards: Sequence[Sequence[Sequence[float]]], *, returns: bool = True,
-                        eps: float = 1e-6) -> list[list[list[float]]]:
+                        scale: bool = True, eps: float = 1e-6) -> list[list[list[float]]]:
     """DeepSeekMath process supervision, per step.
 
     ``step_rewards[g][i][k]``: reward of step k of rollout i of group g. Within a group, every
     step reward is normalised by the mean and std of all step rewards of the group's rollouts;
     a step's advantage is the sum of the normalised rewards from that step to the end
     (``returns=False``: its own normalised reward only). Each token then takes the advantage of its
-    own step (:func:`broadcast`).
+    own step (:func:`broadcast`). ``scale=False`` only subtracts the mean (Dr. GRPO): a group whose
+    steps are all about equally good then gets advantages near 0 instead of its noise divided by
+    a tiny std.
     """
     out = []
     for group in step_rewards:
         flat = torch.tensor([r for rollout in group for r in rollout], dtype=torch.float64)
         mean = flat.mean().item() if len(flat) else 0.0
-        std = flat.std(unbiased=True).item() if len(flat) > 1 else 1.0
+        std = flat.std(unbiased=True).item() if scale and len(flat) > 1 else 1.0
         credit = suffix_sums if returns else list
         out.append([credit([(r - mean) / (std + eps) for r in rollout]) for rollout in group])
     return out

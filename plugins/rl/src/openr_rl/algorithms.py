@@ -105,7 +105,8 @@ class GRPO(Algorithm):
         if c.reward in ("prm", "mixed"):
             weight = 1.0 if c.reward == "prm" else c.process_coef
             step_rewards = [r.step_scores for r in rollouts]
-            per_step = [s for group in A.process_supervision(grouped(step_rewards, n), returns=c.process_credit == "return") for s in group]
+            per_step = [s for group in A.process_supervision(grouped(step_rewards, n), returns=c.process_credit == "return",
+                                                             scale=c.scale_advantages) for s in group]
             for i, r in enumerate(rollouts):
                 process = A.broadcast(per_step[i], r.token_steps)
                 token_adv[i] = [a + weight * p for a, p in zip(token_adv[i], process)]

@@ -16,7 +16,9 @@ class RLConfig:
     ``model``: the policy to train (folder, ``pkg:`` or hub name); ``reference`` (default: the
     same checkpoint, frozen) anchors the KL term. Each update samples ``group_size`` rollouts for
     each of ``prompts_per_update`` training prompts, then takes ``epochs`` passes over them in
-    ``minibatches`` optimiser steps.
+    ``minibatches`` optimiser steps. The learning rate warms up over ``warmup_steps`` optimiser
+    steps, then stays (``schedule: constant``) or decays (``linear``, ``cosine``) to
+    ``min_lr_ratio`` × ``lr`` at the last update.
     """
 
     model: str
@@ -33,6 +35,8 @@ class RLConfig:
     minibatches: int = 1
     lr: float = 1e-4
     warmup_steps: int = 0
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     clip_eps: float = 0.2
@@ -57,6 +61,8 @@ class RLConfig:
         for name in ("lr", "clip_eps", "temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if not 0 < self.top_p <= 1:
@@ -72,7 +78,8 @@ class GRPOConfig(RLConfig):
     DeepSeekMath process supervision) or ``mixed`` (outcome advantage + ``process_coef`` times the
     process advantage). ``process_credit``: ``return`` gives a step's tokens the sum of the normalised
     rewards from that step on (DeepSeekMath); ``step`` gives them their own step's normalised reward
-    only. ``scale_advantages: false`` is Dr. GRPO (no division by the group std)."""
+    only. ``scale_advantages: false`` is Dr. GRPO (no division by the group std), for outcome
+    and process advantages alike."""
 
     reward: Reward = "outcome"
     process_coef: float = 1.0

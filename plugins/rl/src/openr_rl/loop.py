@@ -18,7 +18,7 @@ from accelerate import Accelerator
 from openr_core.errors import ConfigError
 from openr_transformers.generator import TransformersGenerator
 from openr_transformers.loading import load_causal_lm, pick_device
-from openr_transformers.sft_loop import batch_indices, dev_accuracy
+from openr_transformers.sft_loop import batch_indices, dev_accuracy, schedule_factor
 from openr_rl.losses import logprobs_and_entropy, ppo_clip_loss, token_logprobs
 from openr_rl.rollouts import pack, sample, score_steps, subset
 
@@ -112,8 +112,9 @@ def train_rl(config, run, algorithm_class) -> str:
         raise ConfigError(f"reward: '{config.reward}' needs the job's `reward_model:` section")
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warmup = max(1, config.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    total_steps = config.updates * config.epochs * config.minibatches
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule_factor(
+        s, total=total_steps, warmup=config.warmup_steps, schedule=config.schedule, min_lr_ratio=config.min_lr_ratio))
     start = 0
     if resume is not None:
         state = torch.load(resume / "trainer_state.pt", weights_only=False)

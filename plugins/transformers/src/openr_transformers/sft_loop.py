@@ -80,13 +80,20 @@ def collate(examples, pad_id: int, completion_only: bool):
 
 
 def lr_factor(config, step: int) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
+    return schedule_factor(step, total=config.steps, warmup=config.warmup_steps, schedule=config.schedule,
+                           min_lr_ratio=config.min_lr_ratio)
+
+
+def schedule_factor(step: int, *, total: int, warmup: int, schedule: str, min_lr_ratio: float) -> float:
+    """LR multiplier at optimiser step ``step`` of ``total``: linear warm-up over ``warmup`` steps,
+    then ``constant``, ``linear`` or ``cosine`` decay to ``min_lr_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
         return 1.0
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    shape = 1 - progress if config.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * shape
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    shape = 1 - progress if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+    return min_lr_ratio + (1 - min_lr_ratio) * shape
 
 
 def update(accelerator, model, optimizer, scheduler, loss, max_grad_norm: float) -> None:
