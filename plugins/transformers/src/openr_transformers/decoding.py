@@ -31,6 +31,7 @@ class _Row:
     stop: tuple[str, ...]
     logprobs: bool
     rng: torch.Generator | None
+    uniforms: list[float] = attrs.field(factory=list)  # drawn from rng in blocks, consumed from the end
     stop_ids: frozenset[int] | None = None  # when every stop string is exactly one token
     tokens: list[int] = attrs.field(factory=list)
     token_logprobs: list[float] = attrs.field(factory=list)
@@ -86,6 +87,14 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+def _uniform(row: _Row) -> float:
+    """The row's next U(0, 1) draw: the same numbers one ``torch.rand((), generator=rng)`` per call
+    gives, drawn 16 at a time."""
+    if not row.uniforms:
+        row.uniforms = torch.rand(16, generator=row.rng).tolist()[::-1]
+    return row.uniforms.pop()
+
+
 def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
     """Next token per row: argmax at temperature 0, else top-p sampling from the row's RNG."""
     chosen = logits.argmax(-1)
@@ -101,7 +110,7 @@ def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
     # keep the smallest prefix whose mass reaches top_p (always at least one token)
     sorted_probs = sorted_probs.masked_fill(cumulative - sorted_probs >= top_p.float(), 0.0)
     cumulative = sorted_probs.cumsum(-1)
-    u = torch.stack([torch.rand((), generator=rows[i].rng) for i in sampled]).unsqueeze(1) * cumulative[:, -1:]
+    u = torch.tensor([_uniform(rows[i]) for i in sampled], dtype=torch.float32).unsqueeze(1) * cumulative[:, -1:]
     position = torch.searchsorted(cumulative, u).clamp(max=cumulative.shape[1] - 1)
     chosen[idx] = order.gather(1, position).squeeze(1)
     return chosen
@@ -144,8 +153,8 @@ class _SlabLayer(DynamicLayer):
         rows, heads, _, dim = self.keys.shape
         out.keys = self.keys.new_empty((len(index), heads, capacity, dim))
         out.values = self.values.new_empty((len(index), heads, capacity, self.values.shape[-1]))
-        out.keys[:, :, : self.length] = self.keys[index, :, : self.length]
-        out.values[:, :, : self.length] = self.values[index, :, : self.length]
+        torch.index_select(self.keys[:, :, : self.length], 0, index, out=out.keys[:, :, : self.length])
+        torch.index_select(self.values[:, :, : self.length], 0, index, out=out.values[:, :, : self.length])
         return out
 
 
@@ -156,9 +165,21 @@ def _slab_cache(layers: list[_SlabLayer]) -> Cache:
 @attrs.define(eq=False)
 class _Entry:
     ids: tuple[int, ...]
-    keys: list[torch.Tensor]  # per layer, [heads, len(ids), dim]
-    values: list[torch.Tensor]
+    # consecutive spans of the sequence (the prompt's KV, shared by its samples, then the sample's
+    # own tokens), each as per-layer keys and values [heads, span, dim]
+    pieces: list[tuple[list[torch.Tensor], list[torch.Tensor]]]
     nbytes: int
+
+    def write(self, layers: list[_SlabLayer], row: int, column: int, n: int) -> None:
+        """Copy the KV of the first ``n`` tokens into cache row ``row`` from ``column`` on."""
+        for keys, values in self.pieces:
+            span = min(n, keys[0].shape[1])
+            for layer, k, v in zip(layers, keys, values):
+                layer.keys[row, :, column: column + span] = k[:, :span]
+                layer.values[row, :, column: column + span] = v[:, :span]
+            column, n = column + span, n - span
+            if not n:
+                return
 
 
 def _prefix_hashes(ids: Sequence[int], h: int = 0) -> list[int]:
@@ -238,8 +259,8 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
         attention[u, n_past + window - n:] = 1
         positions[u, window - n:] = torch.arange(p, p + n)
     if n_past:
-        ref = next(e for e in found if e is not None)
-        for layer, k, v in zip(layers, ref.keys, ref.values):
+        ref = next(e for e in found if e is not None).pieces[0]
+        for layer, k, v in zip(layers, *ref):
             layer.lazy_initialization(k.unsqueeze(0).expand(len(prompts), -1, -1, -1), v.unsqueeze(0).expand(len(prompts), -1, -1, -1))
             layer.length = n_past
             # masked out, but must be finite: 0 x NaN from uninitialised memory would poison the attention
@@ -247,9 +268,7 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
             layer.values[:, :, :n_past].zero_()
         for u, (e, p) in enumerate(zip(found, past)):
             if p:
-                for layer, k, v in zip(layers, e.keys, e.values):
-                    layer.keys[u, :, n_past - p: n_past] = k[:, :p]
-                    layer.values[u, :, n_past - p: n_past] = v[:, :p]
+                e.write(layers, u, n_past - p, p)
         if store is not None:
             store.hits += sum(p > 0 for p in past)
     if store is not None:
@@ -265,13 +284,16 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
     if max_positions:
         limits = [max(1, min(m, max_positions - len(ids[u]))) for m, u in zip(limits, unit)]
     capacity = n_past + window + max(limits)
+    width = n_past + window
+    first = [n_past - p if p else width - n for p, n in zip(past, n_new)]  # first cached column of each prompt
+    # the prompts' KV (views of the prefill cache), shared by the stored entries of their samples
+    prompt_kv = [([layer.keys[u, :, first[u]:] for layer in layers], [layer.values[u, :, first[u]:] for layer in layers])
+                 for u in range(len(prompts))] if store is not None else None
     layers = [layer.take(index, capacity) for layer in layers]
     logits = out.logits[:, -1, :][index]
-    width = n_past + window
     mask = torch.zeros((len(rows), capacity), dtype=torch.long, device=device)
     mask[:, :width] = attention[index]
     next_pos = positions[index, -1] + 1
-    starts = [n_past - past[u] if past[u] else width - n_new[u] for u in unit]  # first cached column of each row
     slot = list(range(len(rows)))  # cache row of each row of `rows`
     logits_rows = list(range(len(rows)))  # the rows in the cache (finished ones until compaction), in cache order
     finished: set[int] = set()
@@ -306,7 +328,7 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
             else:
                 still.append(i)
         if store is not None and ended:
-            _keep(store, layers, rows, ended, slot, starts, ids, hashes, unit)
+            _keep(store, layers, width, rows, ended, slot, ids, hashes, unit, prompt_kv)
         if not still:
             break
         if len(still) <= COMPACT_BELOW * len(logits_rows) or len(still) < len(logits_rows) and len(logits_rows) < 8:
@@ -325,22 +347,23 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
         next_pos = next_pos + 1
 
 
-def _keep(store: KVStore, layers, rows, ended, slot, starts, ids, hashes, unit) -> None:
-    """Store the KV of finished rows (prompt + every generated token that was fed back)."""
+def _keep(store: KVStore, layers, width: int, rows, ended, slot, ids, hashes, unit, prompt_kv) -> None:
+    """Store finished rows' KV (prompt + every generated token fed back): their prompt's KV, shared,
+    and a copy of their own tokens' (cache columns ``width`` on)."""
     length = layers[0].length
     index = torch.tensor([slot[i] for i in ended])
-    keys = [layer.keys[index, :, :length] for layer in layers]
-    values = [layer.values[index, :, :length] for layer in layers]
+    keys = [layer.keys[:, :, width:length].index_select(0, index) for layer in layers]
+    values = [layer.values[:, :, width:length].index_select(0, index) for layer in layers]
     per_token = sum(k.shape[1] * k.shape[3] * k.element_size() for k in keys) * 2
     for b, i in enumerate(ended):
         row, u = rows[i], unit[i]
         fed = row.tokens[:-1]
-        seq = tuple(ids[u]) + tuple(fed)
-        start = starts[i]
-        if length - start != len(seq):  # cannot happen; never store a misaligned entry
+        if len(fed) != length - width:  # cannot happen; never store a misaligned entry
             continue
+        seq = tuple(ids[u]) + tuple(fed)
+        pieces = [prompt_kv[u]] + ([([k[b] for k in keys], [v[b] for v in values])] if fed else [])
         key = _prefix_hashes(fed, hashes[u][-1])[-1] if fed else hashes[u][-1]  # as lookup() hashes seq
-        store.add(key, _Entry(seq, [k[b, :, start:] for k in keys], [v[b, :, start:] for v in values], per_token * len(seq)))
+        store.add(key, _Entry(seq, pieces, per_token * len(seq)))
 
 
 def _finish(row: _Row, tokenizer, eos: set[int]) -> Completion:
