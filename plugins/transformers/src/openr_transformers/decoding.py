@@ -110,7 +110,8 @@ def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
     # keep the smallest prefix whose mass reaches top_p (always at least one token)
     sorted_probs = sorted_probs.masked_fill(cumulative - sorted_probs >= top_p.float(), 0.0)
     cumulative = sorted_probs.cumsum(-1)
-    u = torch.tensor([_uniform(rows[i]) for i in sampled], dtype=torch.float32).unsqueeze(1) * cumulative[:, -1:]
+    u = torch.tensor([_uniform(rows[i]) for i in sampled], dtype=torch.float32, device=logits.device).unsqueeze(1)
+    u = u * cumulative[:, -1:]
     position = torch.searchsorted(cumulative, u).clamp(max=cumulative.shape[1] - 1)
     chosen[idx] = order.gather(1, position).squeeze(1)
     return chosen
@@ -351,7 +352,7 @@ def _keep(store: KVStore, layers, width: int, rows, ended, slot, ids, hashes, un
     """Store finished rows' KV (prompt + every generated token fed back): their prompt's KV, shared,
     and a copy of their own tokens' (cache columns ``width`` on)."""
     length = layers[0].length
-    index = torch.tensor([slot[i] for i in ended])
+    index = torch.tensor([slot[i] for i in ended], device=layers[0].keys.device)
     keys = [layer.keys[:, :, width:length].index_select(0, index) for layer in layers]
     values = [layer.values[:, :, width:length].index_select(0, index) for layer in layers]
     per_token = sum(k.shape[1] * k.shape[3] * k.element_size() for k in keys) * 2
