@@ -79,7 +79,7 @@ def step_logits(kind: str, models: dict, layouts: list[Layout], pad_id: int, ext
         return [values[i, l.read_positions] for i, l in enumerate(layouts)]
     out = model(input_ids=ids, attention_mask=mask)
     logits = (out.logits if hasattr(out, "logits") else out[0]).float()
-    if kind == "lm-head":
+    if kind == "lm-head" and not extra.get("full_vocab"):
         pair = torch.tensor([extra["good"], extra["bad"]], device=device)
         return [logits[i, l.read_positions][:, pair] for i, l in enumerate(layouts)]
     return [logits[i, l.read_positions] for i, l in enumerate(layouts)]

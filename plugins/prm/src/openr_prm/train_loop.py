@@ -13,6 +13,7 @@ from openr_core.errors import ConfigError, DataError
 from openr_core.labelling import label_problems, read_labels
 from openr_core.types import LabelledExample, Problem, ScoreRequest
 from openr_prm import metrics
+from openr_prm.augment import Augmenter, delta_at
 from openr_prm.data import load_stepwise
 from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
 from openr_transformers.loading import pick_device
@@ -23,7 +24,7 @@ def training_examples(config, run) -> tuple[list[LabelledExample], list[Labelled
     """(train, dev) examples: from files, or labelled now with the run's labeler (resumable)."""
     if config.data:
         train = [e for path in config.data for e in load_stepwise(path, config.format)]
-        return train, []
+        return train, [e for path in config.dev_data for e in load_stepwise(path, config.format)]
     if run.task is None or run.component("labeler") is None:
         raise ConfigError("trainer prm: set `data:` or give the job a `task:` and a `labeler:` (and a `generator:`)")
     out = Path(run.output_dir) / "data"
@@ -49,6 +50,14 @@ def ensure_marker(kind: str, config, model, tokenizer) -> None:
         old = model.get_input_embeddings().weight.detach().clone()
         tokenizer.add_tokens(missing, special_tokens=kind == "classifier")
         model.resize_token_embeddings(len(tokenizer))
+        tag = marker(kind, config).strip()
+        if config.tag_init and tag in missing:
+            source = config.join if config.tag_init == "join" else config.tag_init
+            ids = tokenizer(source, add_special_tokens=False)["input_ids"]
+            if len(ids) != 1:
+                raise ConfigError(f"trainer prm: tag_init {config.tag_init!r} must be one token, got {len(ids)}")
+            with torch.no_grad():
+                model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids(tag)] = old[ids[0]]
         if kind == "lm-head":
             # transformers' mean resizing gives every new row the old mean plus noise of 1e-9 times the
             # old covariance: `good` and `bad` come out identical (|e_good - e_bad| ~ 1e-4), so their
@@ -90,6 +99,21 @@ def deepen(model, extra_layers: int) -> None:
         config.layer_types = list(config.layer_types) + [config.layer_types[-1]] * extra_layers
 
 
+def param_groups(model, config) -> list[dict]:
+    """One group at ``lr``; with ``extra_layers`` and ``base_lr`` set, the base's own parameters
+    form a second group at ``base_lr`` (frozen at 0)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.base_lr is None or not config.extra_layers:
+        return [{"params": params}]
+    new = {id(p) for layer in list(model.base_model.layers)[-config.extra_layers:] for p in layer.parameters()}
+    base = [p for p in params if id(p) not in new]
+    if config.base_lr == 0:
+        for p in base:
+            p.requires_grad_(False)
+        return [{"params": [p for p in params if id(p) in new]}]
+    return [{"params": [p for p in params if id(p) in new]}, {"params": base, "lr": config.base_lr}]
+
+
 def as_request(example: LabelledExample, index: int, steps=None) -> ScoreRequest:
     return ScoreRequest(Problem(example.problem_id or f"example-{index}", example.prompt),
                         steps if steps is not None else example.completions)
@@ -111,6 +135,27 @@ def loss_for(kind: str, raw: torch.Tensor, example: LabelledExample, config) -> 
     return -(good * logp_good + (1 - good) * logp_bad).mean()
 
 
+def aux_targets(example: LabelledExample, tokenizer) -> list[int]:
+    """Per step, the last token of the gold step that a perturbed copy replaced (-100 elsewhere:
+    a step as written, or one whose correct version is unknown). Only replaced steps get a
+    target: at a correct step the written number is the answer, and copying it is a shortcut
+    that teaches nothing."""
+    gold = example.meta.get("gold_steps")
+    out = []
+    for k, step in enumerate(example.completions):
+        text = gold[k] if gold is not None and gold[k] != step else None
+        ids = tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"] if text else []
+        out.append(ids[-1] if ids else -100)
+    return out
+
+
+def aux_loss(raw: torch.Tensor, example: LabelledExample, tokenizer) -> torch.Tensor:
+    targets = torch.tensor(aux_targets(example, tokenizer)[: raw.shape[0]], device=raw.device)
+    if (targets == -100).all():
+        return raw.sum() * 0.0
+    return torch.nn.functional.cross_entropy(raw, targets, ignore_index=-100)
+
+
 def truncate(example: LabelledExample, keep_after_error: bool) -> LabelledExample:
     if keep_after_error or example.first_error == -1:
         return example
@@ -124,8 +169,15 @@ def evaluate(scorer: Scorer, examples: list[LabelledExample]) -> dict:
     scores = [list(s.scores) for s in scored]
     labels = [e.first_error for e in examples]
     threshold, f1 = metrics.tune_threshold(scores, labels)
-    fixed = metrics.processbench([metrics.predict_first_error(s, 0.5) for s in scores], labels)["f1"]
-    return {"dev_f1_at_0.5": round(fixed, 4), "dev_f1_tuned": round(f1, 4), "dev_threshold": threshold}
+    fixed = metrics.processbench([metrics.predict_first_error(s, 0.5) for s in scores], labels)
+    flat, good = [], []
+    for s, e in zip(scores, examples):  # steps up to and including the first error (labels known)
+        k = len(s) if e.first_error == -1 else e.first_error + 1
+        flat += s[:k]
+        good += list(e.labels[:k])
+    return {"dev_f1_at_0.5": round(fixed["f1"], 4), "dev_error_accuracy": round(fixed["error_accuracy"], 4),
+            "dev_correct_accuracy": round(fixed["correct_accuracy"], 4), "dev_f1_tuned": round(f1, 4),
+            "dev_threshold": threshold, "dev_auroc": round(metrics.auroc(flat, good), 4)}
 
 
 def train_prm(config, run) -> str:
@@ -149,9 +201,11 @@ def train_prm(config, run) -> str:
     if kind == "lm-head":
         extra = {"good": token_id(tokenizer, config.good_token), "bad": token_id(tokenizer, config.bad_token)}
     layouts = layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(train)])
+    augmenter, n_synthetic = None, round(config.batch_size * config.augment)
+    if n_synthetic:
+        augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)
     accelerator = Accelerator(cpu=pick_device(config.device).type == "cpu")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
     model, optimizer = accelerator.prepare(model, optimizer)
     models["model"] = model
@@ -164,15 +218,32 @@ def train_prm(config, run) -> str:
     log.write(json.dumps(stats) + "\n")
     t0 = time.perf_counter()
     for step in range(config.steps):
-        idx = batch_indices(len(train), step, config.batch_size, run.seed)
-        raw = step_logits(kind, models, [layouts[i] for i in idx], tokenizer.pad_token_id, extra)
-        loss = torch.stack([loss_for(kind, r, train[i], config) for r, i in zip(raw, idx)]).mean()
+        idx = batch_indices(len(train), step, config.batch_size - n_synthetic, run.seed)
+        batch, batch_layouts = [train[i] for i in idx], [layouts[i] for i in idx]
+        if augmenter:
+            span = config.augment_range[1] - config.augment_range[0]
+            bound = delta_at(step, config.steps, config.augment_delta_start, config.augment_delta_end, span)
+            synthetic = [truncate(e, config.steps_after_first_error) for e in augmenter.draw(step, n_synthetic, bound)]
+            batch += synthetic
+            batch_layouts += layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(synthetic)])
+        if kind == "lm-head" and config.aux_weight:
+            full = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, {**extra, "full_vocab": True})
+            raw = [f[:, [extra["good"], extra["bad"]]] for f in full]
+            aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
+        else:
+            raw = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, extra)
+            aux = None
+        loss = torch.stack([loss_for(kind, r, e, config) for r, e in zip(raw, batch)]).mean()
+        if aux is not None:
+            loss = loss + config.aux_weight * aux
         update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
         done = step + 1
         record = None
         if done % config.log_every == 0 or done == config.steps:
             record = {"step": done, "loss": round(loss.item(), 5), "lr": scheduler.get_last_lr()[0],
                       "seconds": round(time.perf_counter() - t0, 1)}
+            if aux is not None:
+                record["aux_loss"] = round(aux.item(), 5)
         if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
             model.eval()
             record = {**(record or {"step": done}), **evaluate(Scorer(kind, scoring_config, models, tokenizer), dev)}

@@ -17,12 +17,39 @@ from openr_core import Trainer
 @attrs.frozen
 class PRMTrainerConfig:
     """Data: ``data`` files in ``format``, or (when empty) the run's labeler applied to
-    ``problems`` problems of the task's ``split`` with the run's generator."""
+    ``problems`` problems of the task's ``split`` with the run's generator; ``dev_data`` files
+    (same format) for the dev metrics when training from files.
+
+    ``augment``: the fraction of every batch made of perturbed copies of the training set's
+    correct solutions (one number of one step replaced by another in ``augment_range``,
+    labelled by the task's ``verify_steps``; needs a ``task:``). The new number lies at most
+    ``augment_delta_start`` from the old one at the first step, moving linearly to
+    ``augment_delta_end`` at the last (null: anywhere in the range): far errors first, near
+    misses later.
+
+    ``base_lr``: learning rate of the base model's own parameters when ``extra_layers`` are
+    added (None: ``lr``; 0: the base, embeddings included, stays frozen and only the new
+    layers train).
+
+    ``tag_init``: when the step tag / separator is new to the vocabulary, start its embedding as
+    a copy of this token's (``join``: the token of the text between steps), not the mean
+    embedding. A base model has never seen the new token between steps; on arith, a mean-
+    embedding tag inside the solution wrecks the backbone's computation of later steps (log
+    p(result) as a step score falls from AUROC 0.98 to 0.60), a copy of the newline's keeps it
+    (0.975).
+
+    ``aux_weight`` (lm-head): weight of an auxiliary cross-entropy over the whole vocabulary at
+    the tag of each step a perturbed copy changed (``augment``), with the last token of the gold
+    step it replaced as the target (in arith, the correct result). The written number is wrong
+    there, so the tag must read what the model computed for the step; elsewhere no target
+    (at a correct step, copying the written number would be a shortcut).
+    """
 
     model: str
     kind: Literal["lm-head", "classifier", "outcome", "implicit"] = "lm-head"
     reference: str | None = None
     data: tuple[str, ...] = ()
+    dev_data: tuple[str, ...] = ()
     format: str = "openr"
     split: str = "train"
     problems: int = 2000
@@ -46,6 +73,13 @@ class PRMTrainerConfig:
     separator: str = "<extra_0>"
     beta: float = 0.05
     extra_layers: int = 0
+    base_lr: float | None = None
+    tag_init: str | None = None
+    aux_weight: float = 0.0
+    augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
+    augment_range: tuple[int, int] = (0, 199)
+    augment_delta_start: int | None = None
+    augment_delta_end: int | None = None
     log_every: int = 20
     eval_every: int = 100
     max_length: int = 4096

@@ -1,0 +1,109 @@
+"""Perturbed copies of correct solutions, labelled exactly by the task's step verifier.
+
+A standard PRM data recipe ("gold solutions next to perturbed copies"): take a solution whose
+steps are all correct, change one number in one step, and let the task's ``verify_steps``
+say which steps are now wrong. Labels stay exact ground truth (a perturbation that happens
+to give a correct step is labelled correct), so this works for any task that implements
+``verify_steps`` and writes numbers in its steps.
+
+``max_delta`` bounds how far the new number lies from the old one: a large bound gives far
+errors (easy to see, a curriculum's first lesson), a small one near misses.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+from openr_core.errors import ConfigError
+from openr_core.types import LabelledExample, Problem
+
+NUMBER = re.compile(r"-?\d+")
+
+
+def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
+    """Steps before the first wrong one are good; the wrong one and every later step are bad."""
+    labels, ok = [], True
+    for verdict in verdicts:
+        ok = ok and bool(verdict)
+        labels.append(ok)
+    return labels
+
+
+def perturb_number(step: str, rng: random.Random, low: int, high: int, max_delta: int | None = None) -> str | None:
+    """``step`` with its last integer replaced by a different one in [low, high], at most
+    ``max_delta`` away (None: anywhere in the range); None when the step has no integer or no
+    other value is allowed."""
+    matches = list(NUMBER.finditer(step))
+    if not matches:
+        return None
+    m = matches[-1]
+    old = int(m.group())
+    lo, hi = low, high
+    if max_delta is not None:
+        lo, hi = max(low, old - max_delta), min(high, old + max_delta)
+    choices = hi - lo + 1 - (lo <= old <= hi)
+    if choices <= 0:
+        return None
+    new = lo + rng.randrange(choices)
+    if lo <= old <= new:
+        new += 1  # skip the old value
+    return step[: m.start()] + str(new) + step[m.end():]
+
+
+def is_gold(example: LabelledExample) -> bool:
+    return bool(example.completions) and all(example.labels)
+
+
+def perturbed_copy(example: LabelledExample, task, rng: random.Random, low: int, high: int,
+                   max_delta: int | None = None, tries: int = 8) -> LabelledExample | None:
+    """A copy of ``example`` with one number changed in one step, labelled by the task's verifier
+    (None if no step could be changed or the task cannot verify the result)."""
+    steps = list(example.completions)
+    for _ in range(tries):
+        k = rng.randrange(len(steps))
+        changed = perturb_number(steps[k], rng, low, high, max_delta)
+        if changed is None:
+            continue
+        new = steps[:k] + [changed] + steps[k + 1:]
+        verdicts = task.verify_steps(Problem(example.problem_id or "perturbed", example.prompt), new)
+        if verdicts is None:
+            return None
+        return LabelledExample(example.prompt, new, first_error_labels(verdicts), None, example.problem_id,
+                               {"perturbed_step": k, "outcome": all(verdicts), "gold_steps": steps})
+    return None
+
+
+def delta_at(step: int, total: int, start: int | None, end: int | None, span: int) -> int | None:
+    """The perturbation bound at training step ``step`` of ``total``: ``start`` moving linearly
+    to ``end`` (None: unbounded, i.e. ``span``); None when both are unbounded."""
+    if start is None and end is None:
+        return None
+    a = span if start is None else start
+    b = span if end is None else end
+    return max(1, round(a + (b - a) * step / max(1, total - 1)))
+
+
+class Augmenter:
+    """Draws perturbed copies of the gold examples of a training set, deterministically per step."""
+
+    def __init__(self, train: Sequence[LabelledExample], task, low: int, high: int, seed: int):
+        if task is None:
+            raise ConfigError("trainer prm: `augment` needs a task that can verify steps (give the job a `task:`)")
+        self.golds = [e for e in train if is_gold(e)]
+        if not self.golds:
+            raise ConfigError("trainer prm: `augment` needs correct solutions in the training data")
+        probe = self.golds[0]
+        if task.verify_steps(Problem(probe.problem_id or "probe", probe.prompt), list(probe.completions)) is None:
+            raise ConfigError("trainer prm: `augment` needs a task whose verify_steps checks these examples")
+        self.task, self.low, self.high, self.seed = task, low, high, seed
+
+    def draw(self, step: int, n: int, max_delta: int | None) -> list[LabelledExample]:
+        rng = random.Random(self.seed * 1_000_003 + step)
+        out = []
+        while len(out) < n:
+            copy = perturbed_copy(rng.choice(self.golds), self.task, rng, self.low, self.high, max_delta)
+            if copy is not None:
+                out.append(copy)
+        return out

@@ -1,0 +1,152 @@
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from openr_core.cli import cli
+from openr_core.errors import ConfigError
+from openr_core.types import LabelledExample, to_dict
+from openr_prm.augment import Augmenter, delta_at, perturb_number, perturbed_copy
+
+BACKBONE = "pkg:openr_arith/models/backbone"
+
+
+def golds(task, split, n):
+    return [LabelledExample(p.question, p.meta["solution"].split("\n"), [True] * len(p.meta["solution"].split("\n")),
+                            None, p.id, {"outcome": True}) for p in task.load(split, n)]
+
+
+def test_perturb_number_changes_the_last_integer_within_bounds():
+    rng = random.Random(0)
+    for _ in range(300):
+        out = perturb_number("12 + 5 = 17", rng, 0, 199)
+        head, value = out.rsplit(" ", 1)
+        assert head == "12 + 5 =" and value != "17" and 0 <= int(value) <= 199
+        near = int(perturb_number("12 + 5 = 17", rng, 0, 199, max_delta=2).rsplit(" ", 1)[1])
+        assert near in (15, 16, 18, 19)
+    assert perturb_number("answer 0", rng, 0, 199, max_delta=1) == "answer 1"
+    assert perturb_number("no numbers here", rng, 0, 199) is None
+    assert perturb_number("x = 3", rng, 3, 3) is None  # nothing else allowed
+
+
+def test_perturbed_copies_are_labelled_by_the_verifier(arith):
+    rng = random.Random(1)
+    for gold in golds(arith, "train", 30):
+        copy = perturbed_copy(gold, arith, rng, 0, 199, max_delta=3)
+        k = copy.meta["perturbed_step"]
+        assert copy.completions[:k] == gold.completions[:k] and copy.completions[k] != gold.completions[k]
+        assert copy.labels == tuple(i < k for i in range(len(gold.completions)))  # a changed result is always wrong
+        assert copy.first_error == k
+
+
+def test_delta_schedule_moves_from_far_to_near():
+    assert delta_at(0, 100, None, None, 199) is None
+    assert delta_at(0, 100, None, 2, 199) == 199 and delta_at(99, 100, None, 2, 199) == 2
+    assert delta_at(49, 99, 10, 2, 199) == 6
+    assert delta_at(5, 100, 4, 4, 199) == 4
+
+
+def test_augmenter_is_deterministic_and_needs_a_verifying_task(arith):
+    train = golds(arith, "train", 20)
+    a, b = Augmenter(train, arith, 0, 199, 3), Augmenter(train, arith, 0, 199, 3)
+    assert [e.completions for e in a.draw(7, 5, None)] == [e.completions for e in b.draw(7, 5, None)]
+    assert [e.completions for e in a.draw(7, 5, None)] != [e.completions for e in a.draw(8, 5, None)]
+    with pytest.raises(ConfigError):
+        Augmenter(train, None, 0, 199, 0)
+    with pytest.raises(ConfigError):
+        Augmenter([LabelledExample("q", ["1 + 1 = 3"], [False])], arith, 0, 199, 0)
+
+
+def test_training_with_augmentation_from_files(tmp_path, arith):
+    data, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in golds(arith, "train", 40)))
+    rng = random.Random(0)
+    dev_examples = [perturbed_copy(e, arith, rng, 0, 199) for e in golds(arith, "dev", 10)] + golds(arith, "dev", 5)
+    dev.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in dev_examples))
+    config = tmp_path / "prm.yaml"
+    config.write_text(json.dumps({"job": "train", "seed": 0, "task": {"type": "arith"}, "trainer": {
+        "type": "prm", "kind": "lm-head", "model": BACKBONE, "data": [str(data)], "dev_data": [str(dev)],
+        "good_token": "good", "bad_token": "bad", "extra_layers": 1, "steps": 2, "batch_size": 8,
+        "augment": 0.5, "augment_delta_start": 50, "augment_delta_end": 2, "steps_after_first_error": False,
+        "aux_weight": 0.5, "base_lr": 0.0001,
+        "eval_every": 2, "log_every": 1, "threads": 1}}))
+    result = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 2 and 0.0 <= log[-1]["dev_auroc"] <= 1.0 and "dev_f1_tuned" in log[-1]
+    assert log[-1]["aux_loss"] >= 0
+
+
+def test_aux_targets_are_the_last_token_of_the_correct_step():
+    from openr_prm.train_loop import aux_targets
+    from openr_transformers.loading import load_tokenizer
+
+    tok = load_tokenizer(BACKBONE)
+    ids = lambda *t: [tok.convert_tokens_to_ids(x) for x in t]  # noqa: E731
+    copy = LabelledExample("q", ["93 + 1 = 95", "answer 95"], [False, False], None, None,
+                           {"gold_steps": ["93 + 1 = 94", "answer 94"]})
+    assert aux_targets(copy, tok) == ids("94", "94")
+    copy = LabelledExample("q", ["93 + 1 = 94", "answer 95"], [True, False], None, None,
+                           {"gold_steps": ["93 + 1 = 94", "answer 94"]})
+    assert aux_targets(copy, tok) == [-100] + ids("94")  # an unchanged step gets no target
+    sampled = LabelledExample("q", ["93 + 1 = 94", "94 - 7 = 88"], [True, False])
+    assert aux_targets(sampled, tok) == [-100, -100]  # no gold steps known
+
+
+def test_augmentation_without_a_task_is_a_config_error(tmp_path, arith):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in golds(arith, "train", 4)))
+    config = tmp_path / "prm.yaml"
+    config.write_text(json.dumps({"job": "train", "trainer": {
+        "type": "prm", "kind": "lm-head", "model": BACKBONE, "data": [str(data)], "good_token": "good",
+        "bad_token": "bad", "steps": 1, "batch_size": 4, "augment": 0.5, "threads": 1}}))
+    result = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "augment" in result.output
+
+
+def test_base_lr_groups_freeze_or_slow_the_base():
+    import types
+
+    from openr_prm.scoring import load_models
+    from openr_prm.train_loop import deepen, param_groups
+
+    models, _ = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32",
+                                                             device="cpu", trust_remote_code=False, threads=1), train=True)
+    model = models["model"]
+    deepen(model, 2)
+    new = {id(p) for layer in list(model.base_model.layers)[-2:] for p in layer.parameters()}
+    config = types.SimpleNamespace(base_lr=0.0, extra_layers=2)
+    groups = param_groups(model, config)
+    assert len(groups) == 1 and {id(p) for p in groups[0]["params"]} == new
+    assert not model.get_input_embeddings().weight.requires_grad
+    model2 = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu",
+                                                          trust_remote_code=False, threads=1), train=True)[0]["model"]
+    deepen(model2, 2)
+    groups = param_groups(model2, types.SimpleNamespace(base_lr=1e-4, extra_layers=2))
+    assert len(groups) == 2 and groups[1]["lr"] == 1e-4
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model2.parameters()))
+    assert param_groups(model2, types.SimpleNamespace(base_lr=None, extra_layers=2))[0]["params"]
+
+
+def test_tag_init_copies_the_join_token_embedding():
+    import types
+
+    import torch
+
+    from openr_prm.scoring import load_models
+    from openr_prm.train_loop import ensure_marker
+
+    load = types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu", trust_remote_code=False,
+                                 threads=1)
+    for tag_init, want in (("join", "\n"), ("=", "=")):
+        models, tok = load_models("lm-head", load, train=True)
+        model = models["model"]
+        config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init=tag_init, join="\n")
+        ensure_marker("lm-head", config, model, tok)
+        weight = model.get_input_embeddings().weight
+        assert torch.equal(weight[tok.convert_tokens_to_ids("ки")], weight[tok.convert_tokens_to_ids(want)])
+    with pytest.raises(ConfigError):
+        models, tok = load_models("lm-head", load, train=True)
+        ensure_marker("lm-head", types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad",
+                                                       tag_init="1 + 1", join="\n"), models["model"], tok)
