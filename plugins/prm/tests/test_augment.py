@@ -150,3 +150,35 @@ def test_tag_init_copies_the_join_token_embedding():
         models, tok = load_models("lm-head", load, train=True)
         ensure_marker("lm-head", types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad",
                                                        tag_init="1 + 1", join="\n"), models["model"], tok)
+
+
+def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
+    import types
+
+    import torch
+
+    from openr_prm.scoring import layouts_for, load_models, pad
+    from openr_prm.train_loop import as_request, deepen, ensure_marker, route_heads
+
+    load = types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu", trust_remote_code=False,
+                                 threads=1)
+    models, tok = load_models("lm-head", load, train=True)
+    model = models["model"]
+    config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init="join", join="\n",
+                                   extra_layers=2, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0,
+                                   prompt_template="{question}\n", max_length=4096)
+    deepen(model, 2)
+    ensure_marker("lm-head", config, model, tok)
+    examples = golds(arith, "train", 120)
+    layouts = layouts_for(tok, "lm-head", config, [as_request(e, i) for i, e in enumerate(examples)])
+    route_heads(model, tok, layouts, config)
+    model.config._attn_implementation = "eager"
+    captured = {}
+    hook = model.base_model.layers[2].self_attn.register_forward_hook(lambda m, i, o: captured.update(a=o[1]))
+    ids, mask = pad(layouts[:20], tok.pad_token_id, "cpu")
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    hook.remove()
+    weights = [captured["a"][b, :, t, t - 2].mean().item() for b, l in enumerate(layouts[:20])
+               for t in l.read_positions[:-1]]  # operation steps: '=' two tokens before the tag
+    assert sum(weights) / len(weights) > 0.4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -97,6 +98,63 @@ def deepen(model, extra_layers: int) -> None:
     config.num_hidden_layers = len(layers)
     if getattr(config, "layer_types", None):
         config.layer_types = list(config.layer_types) + [config.layer_types[-1]] * extra_layers
+
+
+def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> None:
+    """Start every head of the first added layer attending from each read position (the step
+    tag) to the nearest ``route_token`` ``route_offset`` positions back, copying that position's
+    (normalised) state into the tag's residual (gain ``route_gain``).
+
+    Attention learned from scratch starts uniform, and on arith the PRM never learned to read
+    the step's computed result (docs/prm.md). Here keys and queries are least-squares
+    detectors of the route token and of the read positions, fitted on the layer's inputs over
+    ``sample`` training solutions, and RoPE's fixed rotation for a fixed offset is built into the
+    keys of the five highest-frequency pairs, so the score peaks at that offset. Llama-style
+    decoders (q/k/v/o projections, rotary ``inv_freq``) whose heads tile the hidden size.
+    """
+    layers = model.base_model.layers
+    first = len(layers) - config.extra_layers
+    attn = layers[first].self_attn
+    hidden = model.config.hidden_size
+    head_dim = getattr(model.config, "head_dim", None) or hidden // model.config.num_attention_heads
+    heads = model.config.num_attention_heads
+    if heads * head_dim != hidden or attn.k_proj.weight.shape[0] != hidden:
+        raise ConfigError("trainer prm: route_token needs heads that tile the hidden size and no grouped keys")
+    token = tokenizer.convert_tokens_to_ids(config.route_token)
+    if token is None or token == tokenizer.unk_token_id:
+        raise ConfigError(f"trainer prm: route_token {config.route_token!r} is not one token of the vocabulary")
+    from openr_prm.scoring import pad
+
+    chosen = layouts[:sample]
+    ids, mask = pad(chosen, tokenizer.pad_token_id, next(model.parameters()).device)
+    captured = []
+    hook = layers[first].input_layernorm.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+    finally:
+        hook.remove()
+    x = captured[0].float()
+    valid = mask.bool()
+    read = torch.zeros_like(valid)
+    for b, layout in enumerate(chosen):
+        read[b, list(layout.read_positions)] = True
+    keys = torch.linalg.lstsq(x[valid], (ids[valid] == token).float()[:, None]).solution[:, 0]
+    queries = torch.linalg.lstsq(x[read], torch.ones(int(read.sum()), 1)).solution[:, 0]
+    inv_freq = model.base_model.rotary_emb.inv_freq.float()
+    half, scale = head_dim // 2, config.route_scale
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
+            proj.weight.zero_()
+        for h in range(heads):
+            r = h * head_dim
+            for i in range(min(5, half)):
+                angle = config.route_offset * inv_freq[i].item()
+                attn.q_proj.weight[r + i] = scale * queries
+                attn.k_proj.weight[r + i] = scale * math.cos(angle) * keys
+                attn.k_proj.weight[r + i + half] = scale * math.sin(angle) * keys
+        attn.v_proj.weight.copy_(torch.eye(hidden))
+        attn.o_proj.weight.copy_(config.route_gain * torch.eye(hidden))
 
 
 def param_groups(model, config) -> list[dict]:
@@ -201,6 +259,10 @@ def train_prm(config, run) -> str:
     if kind == "lm-head":
         extra = {"good": token_id(tokenizer, config.good_token), "bad": token_id(tokenizer, config.bad_token)}
     layouts = layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(train)])
+    if config.route_token:
+        if not config.extra_layers:
+            raise ConfigError("trainer prm: route_token needs extra_layers")
+        route_heads(model, tokenizer, layouts, config)
     augmenter, n_synthetic = None, round(config.batch_size * config.augment)
     if n_synthetic:
         augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)

@@ -38,6 +38,11 @@ class PRMTrainerConfig:
     p(result) as a step score falls from AUROC 0.98 to 0.60), a copy of the newline's keeps it
     (0.975).
 
+    ``route_token``: with ``extra_layers``, start the first added layer's heads attending from
+    each step tag to the nearest ``route_token`` ``route_offset`` positions back and copying its
+    state (gain ``route_gain``; ``route_scale`` sets how sharp): the read position gets the
+    computation finished there from step 0 (:func:`openr_prm.train_loop.route_heads`).
+
     ``aux_weight`` (lm-head): weight of an auxiliary cross-entropy over the whole vocabulary at
     the tag of each step a perturbed copy changed (``augment``), with the last token of the gold
     step it replaced as the target (in arith, the correct result). The written number is wrong
@@ -75,6 +80,10 @@ class PRMTrainerConfig:
     extra_layers: int = 0
     base_lr: float | None = None
     tag_init: str | None = None
+    route_token: str | None = None
+    route_offset: int = 2
+    route_scale: float = 12.0
+    route_gain: float = 1.0
     aux_weight: float = 0.0
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
