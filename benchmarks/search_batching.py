@@ -32,7 +32,8 @@ def main() -> None:
     task = ArithTask()
     problems = task.load("test", args.problems)
     generator = TransformersGenerator(model="pkg:openr_arith/models/policy")
-    rm = LMHeadPRM(model="pkg:openr_arith/models/prm") if args.reward_model == "prm" else ArithOracle()
+    rm = (LMHeadPRM(model="pkg:openr_arith/models/prm", step_tag=" ки", good_token="good", bad_token="bad")
+          if args.reward_model == "prm" else ArithOracle())
     beam = Beam(n=16, width=4, prune_below=0.5)
     beam.search(problems[:4], task=task, generator=generator, reward_model=rm)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
