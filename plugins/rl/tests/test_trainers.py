@@ -19,7 +19,7 @@ TRAINERS = {
     "grpo-prm": {"type": "grpo", "reward": "prm", "schedule": "linear", "min_lr_ratio": 0.0},
     "grpo-mixed": {"type": "grpo", "reward": "mixed", "kl_coef": 0.1, "minibatches": 2, "epochs": 2},
     "ppo": {"type": "ppo", "reward": "mixed"},
-    "prime": {"type": "prime"},
+    "prime": {"type": "prime", "accuracy_filter": [0.0, 0.5]},
     "prl": {"type": "prl", "eta": 5.0},
 }
 
@@ -63,6 +63,7 @@ def test_three_updates_change_the_policy_with_finite_loss(tmp_path, name):
         assert (tmp_path / "out" / "final" / "value").exists() and all("value_loss" in r for r in updates)
     if name == "prime":
         assert (tmp_path / "out" / "final" / "prm").exists() and all("prm_loss" in r for r in updates)
+        assert all(0 <= r["kept_prompts"] <= 1 for r in updates)
 
 
 @pytest.mark.slow
@@ -105,3 +106,6 @@ def test_bad_settings_fail_with_the_field_named(tmp_path):
     config = write_config(tmp_path, {"type": "grpo", "group_size": 1})
     result = CliRunner().invoke(cli, ["validate", str(config)])
     assert result.exit_code == 2 and "group_size" in result.output
+    config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.9, 0.2]})
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2 and "accuracy_filter" in result.output

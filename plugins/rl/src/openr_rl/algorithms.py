@@ -218,6 +218,12 @@ class PRIME(Algorithm):
         implicit = torch.tensor([sum(s) for s in step_rewards])
         labels = torch.tensor([float(r.correct) for r in rollouts])
         stats = {"prm_agreement": ((implicit > 0).float() == labels).float().mean().item()}
+        if c.accuracy_filter is not None:
+            low, high = c.accuracy_filter
+            accuracy = outcome_rewards(rollouts, n).mean(1)
+            kept = ((accuracy >= low) & (accuracy <= high)).tolist()
+            token_adv = [adv if kept[i // n] else [0.0] * len(adv) for i, adv in enumerate(token_adv)]
+            stats["kept_prompts"] = sum(kept) / len(kept)
         stats.update(step_reward_stats(step_rewards))
         return per_token(rollouts, token_adv, L), stats
 

@@ -118,12 +118,16 @@ class PRIMEConfig(RLConfig):
     """PRIME: an implicit PRM ``beta * log(pi_psi / pi_ref)`` (initialised from ``prm_model``,
     default the policy) gives step rewards; it is updated online with cross-entropy on the
     rollouts' outcome labels after they are scored. Outcome and process rewards each get a
-    leave-one-out baseline; the token advantage is ``outcome + process_coef * process return``."""
+    leave-one-out baseline; the token advantage is ``outcome + process_coef * process return``.
+    ``accuracy_filter: [low, high]`` (PRIME's online prompt filter) trains the policy only on
+    prompts whose group accuracy lies in that range (the PRM still learns from every rollout);
+    null keeps all prompts."""
 
     beta: float = 0.05
     prm_model: str | None = None
     prm_lr: float = 1e-4
     process_coef: float = 1.0
+    accuracy_filter: tuple[float, float] | None = None
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -131,6 +135,10 @@ class PRIMEConfig(RLConfig):
             raise ValueError(f"group_size must be >= 2 for leave-one-out baselines, got {self.group_size}")
         if self.beta <= 0:
             raise ValueError(f"beta must be > 0, got {self.beta}")
+        if self.accuracy_filter is not None:
+            low, high = self.accuracy_filter
+            if not 0 <= low <= high <= 1:
+                raise ValueError(f"accuracy_filter must be [low, high] with 0 <= low <= high <= 1, got {list(self.accuracy_filter)}")
 
 
 @attrs.frozen(kw_only=True)
