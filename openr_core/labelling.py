@@ -60,6 +60,16 @@ def label_problems(run: Run, problems: Sequence[Problem], batch_size: int, folde
     return labels
 
 
+def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
+    """Step labels from per-step verdicts: steps before the first wrong one are good; the wrong
+    one and every later step are bad (the PRM convention of Math-Shepherd and ProcessBench)."""
+    labels, ok = [], True
+    for verdict in verdicts:
+        ok = ok and bool(verdict)
+        labels.append(ok)
+    return labels
+
+
 def read_labels(records) -> list[LabelledExample]:
     fields = {f.name for f in attrs.fields(LabelledExample)}
     return [LabelledExample(**{k: v for k, v in r.items() if k in fields}) for r in records]

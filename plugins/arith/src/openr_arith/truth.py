@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import attrs
 
 from openr_core import DataError, GenerationRequest, LabelledExample, Labeler, RewardModel, SamplingParams, StepScores
 from openr_core.evaluation import stable_seed
+from openr_core.labelling import first_error_labels
 from openr_arith import problems as P
-
-
-def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
-    """Steps before the first wrong one are good; the wrong one and every later step are bad."""
-    labels, ok = [], True
-    for verdict in verdicts:
-        ok = ok and verdict
-        labels.append(ok)
-    return labels
 
 
 @attrs.frozen

@@ -17,18 +17,10 @@ import re
 from collections.abc import Sequence
 
 from openr_core.errors import ConfigError
+from openr_core.labelling import first_error_labels
 from openr_core.types import LabelledExample, Problem
 
 NUMBER = re.compile(r"-?\d+")
-
-
-def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
-    """Steps before the first wrong one are good; the wrong one and every later step are bad."""
-    labels, ok = [], True
-    for verdict in verdicts:
-        ok = ok and bool(verdict)
-        labels.append(ok)
-    return labels
 
 
 def perturb_number(step: str, rng: random.Random, low: int, high: int, max_delta: int | None = None) -> str | None:
