@@ -18,8 +18,9 @@ import click
 
 from openr_core.config import component
 from openr_core.jobs import JobConfig
+from openr_core.labelling import first_error_labels
 from openr_core.runs import Run
-from openr_label.common import first_error_of, labels_from_first_error, sample_solutions
+from openr_label.common import first_error_of, sample_solutions
 
 
 @attrs.frozen(kw_only=True)
@@ -66,7 +67,7 @@ def truth_labels(task, problem, steps):
     verdicts = task.verify_steps(problem, list(steps))
     if verdicts is None:
         return None
-    return labels_from_first_error(len(steps), first_error_of(verdicts))
+    return first_error_labels(verdicts)
 
 
 def name_of(spec) -> str:
