@@ -206,3 +206,21 @@ def test_consensus_sections_are_validated_like_components(first, where):
         get_component("labeler", "consensus", first=first)
     with pytest.raises(ConfigError, match="second"):
         get_component("labeler", "consensus", second={"type": "omegaprm", "k": 0})
+
+
+@pytest.mark.parametrize("cls", [MCLabeler, OmegaPRMLabeler])
+def test_rollouts_come_from_the_completer_and_solutions_from_the_generator(toy, monkeypatch, cls):
+    import openr_core
+
+    completer, built = toy.Generator(), []
+    monkeypatch.setattr(openr_core, "get_component", lambda kind, type, **kw: built.append((kind, type, kw)) or completer)
+    sampler = toy.Generator({"p0": [toy.solution(4, 2)], "p1": [toy.solution(3, -1)]})
+    labeler = cls(n_solutions=1, k=2, completer={"type": "scripted", "model": "m"})
+    out = list(labeler.label(toy.task.load("train", 2), task=toy.task, generator=sampler))
+    assert [first_error_of(e.labels) for e in out] == [2, -1]
+    assert built == [("generator", "scripted", {"model": "m"})]  # built once, from the section
+    assert sampler.requests and all(r.prompt.endswith(":p0\n") or r.prompt.endswith(":p1\n") for r in sampler.requests)
+    assert completer.requests and not any(r.prompt.endswith(("p0\n", "p1\n")) for r in completer.requests)
+    labeler.close()
+    with pytest.raises(ValueError, match="completer"):
+        cls(completer="transformers")

@@ -59,7 +59,9 @@ def sample_solutions(problems: Sequence[Problem], task: Task, generator, *, n: i
 class RolloutConfig:
     """Fields every rollout-based labeller has: ``n_solutions`` sampled at ``temperature`` (up to
     ``max_tokens``) per problem are labelled with ``k`` rollouts per prefix at
-    ``rollout_temperature`` (up to ``rollout_max_tokens``)."""
+    ``rollout_temperature`` (up to ``rollout_max_tokens``). ``completer``: an optional generator
+    section (``{type: ..., ...}``) the rollouts come from instead of the job's generator, which
+    still samples the solutions (Math-Shepherd's separate completer model)."""
 
     n_solutions: int = 4
     temperature: float = 1.0
@@ -67,11 +69,14 @@ class RolloutConfig:
     k: int = 8
     rollout_temperature: float = 0.7
     rollout_max_tokens: int = 96
+    completer: dict | None = None
     seed: int = 0
 
     def __attrs_post_init__(self):
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
+        if self.completer is not None and (not isinstance(self.completer, dict) or "type" not in self.completer):
+            raise ValueError(f"completer must be a generator section like {{type: transformers, ...}}, got {self.completer!r}")
 
 
 @attrs.define
@@ -188,6 +193,28 @@ class SolutionLabeler(Labeler):
     def __init__(self, config=None, **fields):
         super().__init__(config, **fields)
         self.stats: Counter = Counter()
+        self._own = None
+
+    def own_generator(self, spec: dict | None, generator):
+        """The generator built from ``spec`` (a generator section; built once, closed with the
+        labeller), or the job's ``generator`` when ``spec`` is None."""
+        if spec is None:
+            return generator
+        if self._own is None:
+            from openr_core import get_component
+
+            spec = dict(spec)
+            self._own = get_component("generator", spec.pop("type"), **spec)
+        return self._own
+
+    def completer(self, generator):
+        """The generator rollouts come from: the config's ``completer`` section, else ``generator``."""
+        return self.own_generator(getattr(self.config, "completer", None), generator)
+
+    def close(self) -> None:
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
     def sample(self, problems: Sequence[Problem], task: Task, generator) -> list[list[Steps]]:
         c = self.config

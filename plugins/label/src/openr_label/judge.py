@@ -69,24 +69,8 @@ class JudgeLabeler(SolutionLabeler):
 
     Config = JudgeConfig
 
-    def __init__(self, config=None, **fields):
-        super().__init__(config, **fields)
-        self._critic = None
-
     def critic(self, generator):
-        if self.config.critic is None:
-            return generator
-        if self._critic is None:
-            from openr_core import get_component
-
-            spec = dict(self.config.critic)
-            self._critic = get_component("generator", spec.pop("type"), **spec)
-        return self._critic
-
-    def close(self) -> None:
-        if self._critic is not None:
-            self._critic.close()
-            self._critic = None
+        return self.own_generator(self.config.critic, generator)
 
     def prompt(self, problem, steps) -> str:
         numbered = "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))

@@ -27,7 +27,7 @@ class MCLabeler(SolutionLabeler):
 
     def label_solutions(self, problems, solutions, *, task, generator):
         c = self.config
-        cache = RolloutCache(task, generator, k=c.k, temperature=c.rollout_temperature,
+        cache = RolloutCache(task, self.completer(generator), k=c.k, temperature=c.rollout_temperature,
                              max_tokens=c.rollout_max_tokens, seed=c.seed)
         items = []
         for problem, sols in zip(problems, solutions):

@@ -116,7 +116,7 @@ class OmegaPRMLabeler(SolutionLabeler):
 
     def label_solutions(self, problems, solutions, *, task, generator):
         c = self.config
-        cache = RolloutCache(task, generator, k=c.k, temperature=c.rollout_temperature,
+        cache = RolloutCache(task, self.completer(generator), k=c.k, temperature=c.rollout_temperature,
                              max_tokens=c.rollout_max_tokens, seed=c.seed, reuse=c.reuse_rollouts)
         searches: dict[tuple[int, int], _Search] = {}
         correct_of: dict[tuple[int, int], bool] = {}
