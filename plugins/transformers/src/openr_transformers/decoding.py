@@ -1,9 +1,11 @@
 """Batched sampling with a KV cache, per-row seeds, stop strings and token log-probs.
 
 Requests are expanded into rows (one per sample). With ``prefix_reuse`` each distinct prompt
-of a batch is encoded once and its KV cache is copied to all its rows, so n children of one
-search node cost one prefill instead of n. Each row samples from its own seeded RNG, so a
-row's text depends only on its prompt, parameters and seed, not on what else is in the batch.
+of a batch is encoded once and shared by all its rows, so n children of one search node cost
+one prefill instead of n: Llama models then decode with :mod:`openr_transformers.llama_decode`
+(the prompt's KV read in place), others through their own ``forward`` with the prompt's KV
+copied to each row. Each row samples from its own seeded RNG, so a row's text depends only on
+its prompt, parameters and seed, not on what else is in the batch.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from openr_core.types import Completion, GenerationRequest, GenerationResult
+from openr_transformers.llama_decode import SharedPrefixDecoder, supports
+from openr_transformers.sampling import RowState
 
-
-STOP_WINDOW = 8  # tokens decoded to look for a stop string after each new token
 
 
 @attrs.define
@@ -31,7 +33,6 @@ class _Row:
     stop: tuple[str, ...]
     logprobs: bool
     rng: torch.Generator | None
-    uniforms: list[float] = attrs.field(factory=list)  # drawn from rng in blocks, consumed from the end
     stop_ids: frozenset[int] | None = None  # when every stop string is exactly one token
     tokens: list[int] = attrs.field(factory=list)
     token_logprobs: list[float] = attrs.field(factory=list)
@@ -85,36 +86,6 @@ def _eos_ids(model, tokenizer) -> set[int]:
     elif configured:
         ids.update(configured)
     return ids
-
-
-def _uniform(row: _Row) -> float:
-    """The row's next U(0, 1) draw: the same numbers one ``torch.rand((), generator=rng)`` per call
-    gives, drawn 16 at a time."""
-    if not row.uniforms:
-        row.uniforms = torch.rand(16, generator=row.rng).tolist()[::-1]
-    return row.uniforms.pop()
-
-
-def _pick(logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
-    """Next token per row: argmax at temperature 0, else top-p sampling from the row's RNG."""
-    chosen = logits.argmax(-1)
-    sampled = [i for i, row in enumerate(rows) if row.temperature > 0]
-    if not sampled:
-        return chosen
-    idx = torch.tensor(sampled)
-    temps = torch.tensor([rows[i].temperature for i in sampled], dtype=logits.dtype).unsqueeze(1)
-    top_p = torch.tensor([rows[i].top_p for i in sampled], dtype=logits.dtype).unsqueeze(1)
-    probs = torch.softmax(logits[idx].float() / temps.float(), dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    cumulative = sorted_probs.cumsum(-1)
-    # keep the smallest prefix whose mass reaches top_p (always at least one token)
-    sorted_probs = sorted_probs.masked_fill(cumulative - sorted_probs >= top_p.float(), 0.0)
-    cumulative = sorted_probs.cumsum(-1)
-    u = torch.tensor([_uniform(rows[i]) for i in sampled], dtype=torch.float32, device=logits.device).unsqueeze(1)
-    u = u * cumulative[:, -1:]
-    position = torch.searchsorted(cumulative, u).clamp(max=cumulative.shape[1] - 1)
-    chosen[idx] = order.gather(1, position).squeeze(1)
-    return chosen
 
 
 class _SlabLayer(DynamicLayer):
@@ -237,24 +208,25 @@ COMPACT_BELOW = 0.75  # drop finished rows from the cache once fewer than this s
 
 @torch.inference_mode()
 def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positions: int | None,
-                  prefix_reuse: bool = True, store: KVStore | None = None) -> None:
+                  prefix_reuse: bool = True, store: KVStore | None = None) -> dict[str, int]:
+    """Decode ``rows`` together; returns the token count of each prompt."""
     device = next(model.parameters()).device
     # with prefix reuse each distinct prompt is encoded once; without, once per row
     prompts = list(dict.fromkeys(row.prompt for row in rows)) if prefix_reuse else [row.prompt for row in rows]
-    ids = tokenizer(prompts)["input_ids"]
-    hashes = [_prefix_hashes(x) for x in ids]
+    ids_of = tokenizer(prompts)["input_ids"]
+    hashes = [_prefix_hashes(x) for x in ids_of]
     # cached KV of earlier calls: every prompt encodes its last `window` tokens, the rest comes from the store
-    found = [store.lookup(x, h) if store is not None else None for x, h in zip(ids, hashes)]
-    window = max(len(x) - (len(e.ids) if e else 0) for x, e in zip(ids, found))
-    past = [max(0, len(x) - window) for x in ids]
+    found = [store.lookup(x, h) if store is not None else None for x, h in zip(ids_of, hashes)]
+    window = max(len(x) - (len(e.ids) if e else 0) for x, e in zip(ids_of, found))
+    past = [max(0, len(x) - window) for x in ids_of]
     n_past = max(past)
-    n_new = [len(x) - p for x, p in zip(ids, past)]
+    n_new = [len(x) - p for x, p in zip(ids_of, past)]
     n_layers = model.config.num_hidden_layers
     layers = [_SlabLayer(n_past + window) for _ in range(n_layers)]
     input_ids = torch.full((len(prompts), window), tokenizer.pad_token_id or 0, dtype=torch.long)
     attention = torch.zeros((len(prompts), n_past + window), dtype=torch.long)
     positions = torch.zeros((len(prompts), window), dtype=torch.long)
-    for u, (x, p, n) in enumerate(zip(ids, past, n_new)):
+    for u, (x, p, n) in enumerate(zip(ids_of, past, n_new)):
         input_ids[u, window - n:] = torch.tensor(x[p:])
         attention[u, n_past - p: n_past] = 1
         attention[u, n_past + window - n:] = 1
@@ -274,7 +246,7 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
             store.hits += sum(p > 0 for p in past)
     if store is not None:
         store.reused_tokens += sum(past)
-        store.prompt_tokens += sum(len(x) for x in ids)
+        store.prompt_tokens += sum(len(x) for x in ids_of)
     input_ids, attention, positions = input_ids.to(device), attention.to(device), positions.to(device)
     out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                 past_key_values=_slab_cache(layers), use_cache=True)
@@ -283,83 +255,89 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
     index = torch.tensor(unit, device=device)
     limits = [row.max_tokens for row in rows]
     if max_positions:
-        limits = [max(1, min(m, max_positions - len(ids[u]))) for m, u in zip(limits, unit)]
-    capacity = n_past + window + max(limits)
+        limits = [max(1, min(m, max_positions - len(ids_of[u]))) for m, u in zip(limits, unit)]
+    capacity = max(limits)
     width = n_past + window
     first = [n_past - p if p else width - n for p, n in zip(past, n_new)]  # first cached column of each prompt
     # the prompts' KV (views of the prefill cache), shared by the stored entries of their samples
     prompt_kv = [([layer.keys[u, :, first[u]:] for layer in layers], [layer.values[u, :, first[u]:] for layer in layers])
                  for u in range(len(prompts))] if store is not None else None
-    layers = [layer.take(index, capacity) for layer in layers]
+    if supports(model):
+        state = SharedPrefixDecoder(model, [(layer.keys, layer.values) for layer in layers], attention, unit, capacity)
+    else:
+        state = _CopiedPrefix(model, layers, attention, index, capacity)
     logits = out.logits[:, -1, :][index]
-    mask = torch.zeros((len(rows), capacity), dtype=torch.long, device=device)
-    mask[:, :width] = attention[index]
     next_pos = positions[index, -1] + 1
-    slot = list(range(len(rows)))  # cache row of each row of `rows`
-    logits_rows = list(range(len(rows)))  # the rows in the cache (finished ones until compaction), in cache order
-    finished: set[int] = set()
+    state_rows = RowState(rows, limits, eos, logits.shape[-1], logits.dtype,
+                          lambda t: tokenizer.decode(t, skip_special_tokens=True), device)
+    cache = torch.arange(len(rows))  # the row in each cache row (finished ones stay until compaction)
+    live = torch.arange(len(rows))  # cache rows still decoding
     while True:
-        batch_rows = [rows[i] for i in logits_rows]
-        chosen = _pick(logits, batch_rows)
-        if any(row.logprobs for row in batch_rows):
-            logp = torch.log_softmax(logits.float(), dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
-        chosen_list = chosen.tolist()
-        still, ended = [], []
-        for b, i in enumerate(logits_rows):
-            row = rows[i]
-            if i in finished:  # finished earlier, still in the cache until the next compaction
-                continue
-            token = chosen_list[b]
-            row.tokens.append(token)
-            if row.logprobs:
-                row.token_logprobs.append(logp[b])
-            done = True
-            if token in eos:
-                row.stop_reason = "stop"
-            elif row.stop_ids is not None and token in row.stop_ids:  # every stop string is one token
-                row.stop_reason = "stop"
-            elif row.stop_ids is None and row.stop and any(  # a stop string ends within the last few tokens
-                    s in tokenizer.decode(row.tokens[-STOP_WINDOW:], skip_special_tokens=True) for s in row.stop):
-                row.stop_reason = "stop"
-            elif len(row.tokens) < limits[i]:
-                done = False
-            if done:
-                finished.add(i)
-                ended.append(i)
-            else:
-                still.append(i)
-        if store is not None and ended:
-            _keep(store, layers, width, rows, ended, slot, ids, hashes, unit, prompt_kv)
-        if not still:
+        chosen = state_rows.pick(logits, cache, live)
+        whole = len(live) == len(cache)
+        ids = cache if whole else cache[live]
+        done, stopped = state_rows.record(ids, chosen if whole else chosen[live], logits if whole else logits[live])
+        if done.any():
+            ended = ids[done].tolist()
+            state_rows.finish(ended, stopped[done].tolist())
+            if store is not None:
+                _keep(store, state, rows, ended, live[done], ids_of, hashes, unit, prompt_kv)
+            live = live[~done]
+        if not len(live):
             break
-        if len(still) <= COMPACT_BELOW * len(logits_rows) or len(still) < len(logits_rows) and len(logits_rows) < 8:
-            keep = torch.tensor([slot[i] for i in still], device=device)
-            layers = [layer.take(keep, capacity) for layer in layers]
-            mask, next_pos = mask[keep], next_pos[keep]
-            chosen = chosen[keep]  # cache rows are in the order of `logits_rows`
-            for s, i in enumerate(still):
-                slot[i] = s
-            logits_rows = still
-        length = layers[0].length
-        mask[:, length] = 1
-        out = model(input_ids=chosen.unsqueeze(1), attention_mask=mask[:, : length + 1], position_ids=next_pos.unsqueeze(1),
-                    past_key_values=_slab_cache(layers), use_cache=True)
-        logits = out.logits[:, -1, :]
+        if len(live) < len(cache) and (len(live) <= state.compact_below * len(cache) or len(cache) < 8):
+            keep = live.to(device)
+            state.keep(keep)
+            next_pos, chosen, cache = next_pos[keep], chosen[keep], cache[live]
+            live = torch.arange(len(cache))
+        logits = state.step(chosen, next_pos)
         next_pos = next_pos + 1
+    return {prompt: len(x) for prompt, x in zip(prompts, ids_of)}
 
 
-def _keep(store: KVStore, layers, width: int, rows, ended, slot, ids, hashes, unit, prompt_kv) -> None:
-    """Store finished rows' KV (prompt + every generated token fed back): their prompt's KV, shared,
-    and a copy of their own tokens' (cache columns ``width`` on)."""
-    length = layers[0].length
-    index = torch.tensor([slot[i] for i in ended], device=layers[0].keys.device)
-    keys = [layer.keys[:, :, width:length].index_select(0, index) for layer in layers]
-    values = [layer.values[:, :, width:length].index_select(0, index) for layer in layers]
+class _CopiedPrefix:
+    """Decoding through the model's own ``forward`` (any architecture): each prompt's KV is copied
+    to every row of it, and finished rows leave the cache only once few enough rows remain."""
+
+    compact_below = COMPACT_BELOW
+
+    def __init__(self, model, layers: list[_SlabLayer], attention: torch.Tensor, index: torch.Tensor, capacity: int):
+        self.model, self.width = model, attention.shape[1]
+        self.layers = [layer.take(index, self.width + capacity) for layer in layers]
+        self.mask = torch.zeros((len(index), self.width + capacity), dtype=torch.long, device=attention.device)
+        self.mask[:, : self.width] = attention[index]
+
+    @property
+    def length(self) -> int:
+        """Tokens each row has fed after its prompt."""
+        return self.layers[0].length - self.width
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.layers = [layer.take(index, layer.capacity) for layer in self.layers]
+        self.mask = self.mask[index]
+
+    def own_kv(self, index: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        end = self.layers[0].length
+        return ([layer.keys[:, :, self.width:end].index_select(0, index) for layer in self.layers],
+                [layer.values[:, :, self.width:end].index_select(0, index) for layer in self.layers])
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        length = self.layers[0].length
+        self.mask[:, length] = 1
+        out = self.model(input_ids=tokens.unsqueeze(1), attention_mask=self.mask[:, : length + 1],
+                         position_ids=positions.unsqueeze(1), past_key_values=_slab_cache(self.layers), use_cache=True)
+        return out.logits[:, -1, :]
+
+
+def _keep(store: KVStore, state, rows, ended: list[int], positions: torch.Tensor, ids, hashes, unit, prompt_kv) -> None:
+    """Store finished rows ``ended`` (at cache rows ``positions``) with their KV (prompt + every
+    generated token fed back): their prompt's KV, shared, and a copy of their own tokens'."""
+    keys, values = state.own_kv(positions.to(prompt_kv[0][0][0].device))
     per_token = sum(k.shape[1] * k.shape[3] * k.element_size() for k in keys) * 2
     for b, i in enumerate(ended):
         row, u = rows[i], unit[i]
         fed = row.tokens[:-1]
-        if len(fed) != length - width:  # cannot happen; never store a misaligned entry
+        if len(fed) != state.length:  # cannot happen; never store a misaligned entry
             continue
         seq = tuple(ids[u]) + tuple(fed)
         pieces = [prompt_kv[u]] + ([([k[b] for k in keys], [v[b] for v in values])] if fed else [])
@@ -403,9 +381,9 @@ def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_s
             row.stop_ids = _single_token_stops(tokenizer, row.stop, cache)
     eos = _eos_ids(model, tokenizer)
     max_positions = getattr(model.config, "max_position_embeddings", None)
-    for chunk in _chunks(rows, batch_size, prefix_reuse):
-        _decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse, store)
     prompt_tokens = {}
+    for chunk in _chunks(rows, batch_size, prefix_reuse):
+        prompt_tokens.update(_decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse, store))
     by_request: list[list[Completion]] = [[] for _ in requests]
     for row in rows:
         by_request[row.request].append(_finish(row, tokenizer, eos))

@@ -1,0 +1,116 @@
+"""The rows of one decoding batch as tensors: sampling parameters, random draws, stop tests and
+generated tokens, so that a step costs a few tensor ops instead of a Python loop over rows.
+
+Every row still samples from its own seeded generator (16 uniforms at a time, the numbers one
+``torch.rand((), generator=rng)`` per token gives), so its text depends only on its prompt,
+parameters and seed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+STOP_WINDOW = 8  # tokens decoded to look for a multi-token stop string after each new token
+BLOCK = 16  # uniforms drawn from a row's generator at a time
+
+
+def pick(logits: torch.Tensor, temps: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor,
+         sampled: torch.Tensor | None) -> torch.Tensor:
+    """Next token per row of ``logits``: argmax, or (rows in ``sampled``, all when None) top-p
+    sampling at ``temps`` with the uniform draw ``u``."""
+    chosen = logits.argmax(-1)
+    if sampled is not None:
+        if not len(sampled):
+            return chosen
+        logits, temps, top_p, u = logits[sampled], temps[sampled], top_p[sampled], u[sampled]
+    probs = torch.softmax(logits.float() / temps.unsqueeze(1), dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    cumulative = sorted_probs.cumsum(-1)
+    # keep the smallest prefix whose mass reaches top_p (always at least one token)
+    sorted_probs = sorted_probs.masked_fill(cumulative - sorted_probs >= top_p.unsqueeze(1), 0.0)
+    cumulative = sorted_probs.cumsum(-1)
+    position = torch.searchsorted(cumulative, u.unsqueeze(1) * cumulative[:, -1:]).clamp(max=cumulative.shape[1] - 1)
+    tokens = order.gather(1, position).squeeze(1)
+    if sampled is None:
+        return tokens
+    chosen[sampled] = tokens
+    return chosen
+
+
+class RowState:
+    """``rows`` (objects with ``temperature``, ``top_p``, ``rng``, ``logprobs``, ``stop``,
+    ``stop_ids``) decoded together for at most ``limits[i]`` tokens each; ``eos``: token ids that
+    end every row; ``decode``: token ids -> text, for stop strings longer than one token."""
+
+    def __init__(self, rows, limits: list[int], eos: set[int], vocab: int, dtype: torch.dtype, decode, device=None):
+        self.rows, self.decode, self.step = rows, decode, 0
+        n = len(rows)
+        # as the rows' own floats rounded to the logits' dtype, then computed in float32
+        self.temps = torch.tensor([r.temperature if r.temperature > 0 else 1.0 for r in rows], dtype=dtype).float()
+        self.top_p = torch.tensor([r.top_p for r in rows], dtype=dtype).float()
+        self.sampled = torch.tensor([r.temperature > 0 for r in rows], dtype=torch.bool)
+        self.all_sampled, self.any_sampled = bool(self.sampled.all()), bool(self.sampled.any())
+        self.logprobs = any(r.logprobs for r in rows)
+        self.limits = torch.tensor(limits)
+        self.ends = torch.zeros((n, vocab), dtype=torch.bool)  # tokens that end each row
+        self.ends[:, [t for t in eos if 0 <= t < vocab]] = True
+        by_stops: dict[frozenset[int], list[int]] = {}
+        for i, r in enumerate(rows):
+            if r.stop_ids:
+                by_stops.setdefault(r.stop_ids, []).append(i)
+        for ids, members in by_stops.items():
+            self.ends[torch.tensor(members).unsqueeze(1), torch.tensor([t for t in ids if t < vocab])] = True
+        self.text_stops = {i for i, r in enumerate(rows) if r.stop_ids is None and r.stop}
+        self.tokens = torch.zeros((n, max(limits)), dtype=torch.long)
+        self.token_logprobs = torch.zeros((n, max(limits))) if self.logprobs else None
+        self.uniforms = torch.zeros((n, BLOCK))
+        if device is not None and device != torch.device("cpu"):
+            self.temps, self.top_p, self.uniforms = self.temps.to(device), self.top_p.to(device), self.uniforms.to(device)
+
+    def pick(self, logits: torch.Tensor, cache: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+        """Next token of every row in ``cache`` (row ids, in cache order); ``live``: the cache
+        positions of the rows still decoding (the others' tokens are ignored)."""
+        if self.any_sampled and self.step % BLOCK == 0:
+            ids = cache[live].tolist()
+            drawn = [torch.rand(BLOCK, generator=self.rows[i].rng) for i in ids if self.rows[i].rng is not None]
+            if drawn:
+                target = torch.tensor([i for i in ids if self.rows[i].rng is not None])
+                self.uniforms.index_copy_(0, target.to(self.uniforms.device), torch.stack(drawn).to(self.uniforms.device))
+        if not self.any_sampled:
+            sampled = torch.zeros(0, dtype=torch.long)
+        elif self.all_sampled:
+            sampled = None
+        else:
+            sampled = self.sampled[cache].nonzero().squeeze(1)
+        index = cache.to(logits.device)
+        u = self.uniforms[index, self.step % BLOCK]
+        return pick(logits, self.temps[index], self.top_p[index], u, sampled)
+
+    def record(self, ids: torch.Tensor, tokens: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``tokens`` (with ``logits``, the distributions they came from) to rows ``ids``;
+        returns which of them are done, and which of those stopped (end token or stop string)."""
+        s = self.step
+        tokens = tokens.cpu()
+        self.tokens[ids, s] = tokens
+        if self.logprobs:
+            logp = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens.to(logits.device).unsqueeze(1)).squeeze(1)
+            self.token_logprobs[ids, s] = logp.cpu()
+        stopped = self.ends[ids, tokens]
+        if self.text_stops:
+            for b, i in enumerate(ids.tolist()):
+                if i in self.text_stops and not stopped[b]:
+                    text = self.decode(self.tokens[i, max(0, s + 1 - STOP_WINDOW): s + 1].tolist())
+                    stopped[b] = any(stop in text for stop in self.rows[i].stop)
+        self.step = s + 1
+        return stopped | (self.limits[ids] <= s + 1), stopped
+
+    def finish(self, ids: list[int], stopped: list[bool]) -> None:
+        """Write the generated tokens (and log-probs, stop reason) of finished rows ``ids`` to the rows."""
+        tokens = self.tokens[ids, : self.step].tolist()
+        logps = self.token_logprobs[ids, : self.step].tolist() if self.logprobs else None
+        for b, (i, stop) in enumerate(zip(ids, stopped)):
+            row = self.rows[i]
+            row.tokens = tokens[b]
+            row.stop_reason = "stop" if stop else "length"
+            if row.logprobs:
+                row.token_logprobs = logps[b]
