@@ -112,12 +112,10 @@ class Round:
         calls = set()
         children = []
         for p, result in zip(paths, results):
-            if p.problem not in calls:
-                self._charge(p.problem, calls=1)
-                calls.add(p.problem)
+            self._charge(p.problem, tokens=sum(x.n_tokens for x in result.completions), calls=int(p.problem not in calls))
+            calls.add(p.problem)
             kids = []
             for x in result.completions:
-                self._charge(p.problem, tokens=x.n_tokens)
                 step = x.text.strip()
                 steps = p.steps + [step] if step else list(p.steps)
                 done = x.matched_stop is None or len(steps) >= c.max_steps or not step

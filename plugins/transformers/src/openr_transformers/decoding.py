@@ -18,7 +18,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from openr_core.types import Completion, GenerationRequest, GenerationResult
-from openr_transformers.llama_decode import SharedPrefixDecoder, supports
+from openr_transformers import llama_decode
 from openr_transformers.sampling import RowState
 
 
@@ -208,8 +208,10 @@ COMPACT_BELOW = 0.75  # drop finished rows from the cache once fewer than this s
 
 @torch.inference_mode()
 def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positions: int | None,
-                  prefix_reuse: bool = True, store: KVStore | None = None) -> dict[str, int]:
-    """Decode ``rows`` together; returns the token count of each prompt."""
+                  prefix_reuse: bool = True, store: KVStore | None = None, llama=None) -> dict[str, int]:
+    """Decode ``rows`` together; returns the token count of each prompt. ``llama``: the model's
+    weights for :class:`~openr_transformers.llama_decode.SharedPrefixDecoder` (None: decode
+    through the model's ``forward``)."""
     device = next(model.parameters()).device
     # with prefix reuse each distinct prompt is encoded once; without, once per row
     prompts = list(dict.fromkeys(row.prompt for row in rows)) if prefix_reuse else [row.prompt for row in rows]
@@ -262,8 +264,9 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
     # the prompts' KV (views of the prefill cache), shared by the stored entries of their samples
     prompt_kv = [([layer.keys[u, :, first[u]:] for layer in layers], [layer.values[u, :, first[u]:] for layer in layers])
                  for u in range(len(prompts))] if store is not None else None
-    if supports(model):
-        state = SharedPrefixDecoder(model, [(layer.keys, layer.values) for layer in layers], attention, unit, capacity)
+    if llama is not None:
+        state = llama_decode.SharedPrefixDecoder(model, [(layer.keys, layer.values) for layer in layers], attention,
+                                                 unit, capacity, llama)
     else:
         state = _CopiedPrefix(model, layers, attention, index, capacity)
     logits = out.logits[:, -1, :][index]
@@ -381,9 +384,10 @@ def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_s
             row.stop_ids = _single_token_stops(tokenizer, row.stop, cache)
     eos = _eos_ids(model, tokenizer)
     max_positions = getattr(model.config, "max_position_embeddings", None)
+    llama = llama_decode.load(model) if llama_decode.supports(model) else None
     prompt_tokens = {}
     for chunk in _chunks(rows, batch_size, prefix_reuse):
-        prompt_tokens.update(_decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse, store))
+        prompt_tokens.update(_decode_chunk(model, tokenizer, chunk, eos, max_positions, prefix_reuse, store, llama))
     by_request: list[list[Completion]] = [[] for _ in requests]
     for row in rows:
         by_request[row.request].append(_finish(row, tokenizer, eos))

@@ -67,8 +67,9 @@ def _rotary_table(model, n: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     return (emb.cos() * rotary.attention_scaling).to(dtype), (emb.sin() * rotary.attention_scaling).to(dtype)
 
 
-def _load(model) -> _Weights:
-    """The model's weights in the fused layout (rebuilt when the weights change)."""
+def load(model) -> _Weights:
+    """The model's weights in the fused layout (rebuilt when the weights change): load once per
+    call, as checking for changes reads every parameter."""
     fingerprint = _fingerprint(model)
     cached = _weights.get(model)
     if cached is not None and cached.fingerprint == fingerprint:
@@ -106,13 +107,13 @@ class SharedPrefixDecoder:
     width, dim], e.g. a prefill's cache) with ``prompt_mask`` ([prompts, width], 1 for real
     positions); row r continues prompt ``unit[r]``. Each row keeps its own tokens' KV in a
     buffer of ``capacity`` positions. Finished rows leave at every step: only their own few
-    tokens are copied."""
+    tokens are copied. ``weights``: :func:`load` of ``model``."""
 
     compact_below = 1.0
 
     def __init__(self, model, prompt_layers: list[tuple[torch.Tensor, torch.Tensor]], prompt_mask: torch.Tensor,
-                 unit: list[int], capacity: int):
-        self.model, self.weights = model, _load(model)
+                 unit: list[int], capacity: int, weights: _Weights | None = None):
+        self.model, self.weights = model, weights or load(model)
         c = model.config
         self.heads = c.num_attention_heads
         self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // self.heads
@@ -193,12 +194,13 @@ class SharedPrefixDecoder:
         model, w = self.model, self.weights
         rows, heads, dim = len(tokens), self.heads, self.head_dim
         x = model.model.embed_tokens(tokens)
-        cos, sin = w.cos[positions].unsqueeze(1), w.sin[positions].unsqueeze(1)
+        cos, sin = w.cos[positions][:, None, None], w.sin[positions][:, None, None]
         t = self.length
         for i, layer in enumerate(w.layers):
             h = _rms(x, layer.norm1, layer.eps1)
-            q, k, v = F.linear(h, layer.qkv).view(rows, 3, heads, dim).unbind(1)
-            q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+            qkv = F.linear(h, layer.qkv).view(rows, 3, heads, dim)
+            q, k = _rotate(qkv[:, :2], cos, sin).unbind(1)  # queries and keys rotated together
+            v = qkv[:, 2]
             ok, ov = self.own[i]
             ok[t] = k
             ov[t] = v
