@@ -39,3 +39,15 @@ def test_label_compare_resumes_after_a_kill_without_duplicating_or_dropping_batc
     again = (out / "batches.jsonl").read_text().splitlines()
     assert [json.loads(l)["id"] for l in again] == ["arith-test-0", "arith-test-2"]
     assert run(tmp_path, out) == full  # all done: nothing is relabelled, the summary is the same
+
+
+def test_label_compare_refuses_to_resume_records_of_other_labeller_names(tmp_path):
+    """Same config, records written under other names (an older openr named labellers
+    differently): a one-line error naming the file, not a KeyError."""
+    out = tmp_path / "out"
+    run(tmp_path, out)
+    first = (out / "batches.jsonl").read_text().splitlines()[0].replace("omegaprm(k=2)", "omegaprm(k=2,old)")
+    (out / "batches.jsonl").write_text(first + "\n")
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "compare.yaml"), "-o", str(out)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "batches.jsonl: written for labellers ['mc(k=2)', 'omegaprm(k=2,old)']" in result.output

@@ -67,6 +67,35 @@ def test_omegaprm_binary_search_on_non_monotone_mc_finds_a_boundary_not_the_firs
     assert om.meta["mc"] == [None, 1.0, 1.0, 0.0, 0.0]
 
 
+def test_omegaprm_exponential_search_finds_the_first_error_before_a_cancelling_one(toy):
+    """The fixture above: probing 1, 2, 4 steps finds the MC = 0 at step 0 that bisection hides."""
+    problems = toy.task.load("train", 1)
+    steps = ("bad 0", "fix 1", "ok 2", "bad 3", "ans 0")
+
+    class Recovering(toy.Generator):
+        def generate(self, requests):
+            out = super().generate(requests)
+            return [GenerationResult([Completion("ans 1", 2)] * r.params.n, 1)
+                    if "fix" in r.prompt and "bad 3" not in r.prompt else res for r, res in zip(requests, out)]
+
+    om = OmegaPRMLabeler(k=2, search="exponential").label_solutions(problems, [[steps]], task=toy.task,
+                                                                      generator=Recovering())[0]
+    assert om.first_error == 0 and om.meta["mc"] == [0.0, None, None, None, 0.0]
+    assert om.meta["rollouts"] == 2 and om.meta["search_rounds"] == 1
+
+
+def test_omegaprm_exponential_search_finds_every_known_first_error(toy):
+    problems, sols = fixture(toy)
+    out = OmegaPRMLabeler(k=4, search="exponential").label_solutions(problems, sols, task=toy.task,
+                                                                     generator=toy.Generator())
+    cases = [c for group in (CASES[::2], CASES[1::2]) for c in group]
+    assert [ex.first_error for ex in out] == [e for _, e in cases]
+    for ex, (n, e) in zip(out, cases):
+        # doubling up to the first bad prefix, then bisecting the gap: ~2 log2(e + 2) probes
+        bound = 2 * math.ceil(math.log2(e + 2)) if e >= 0 else 2 * math.ceil(math.log2(n + 1))
+        assert ex.meta["search_rounds"] <= max(1, bound), (n, e, ex.meta["search_rounds"])
+
+
 def test_omegaprm_reuses_rollouts_that_pass_through_later_prefixes(toy):
     """Rollouts write the next 'ok' steps before answering, so a probe's rollouts are also samples
     of the longer prefixes: with reuse, later probes need fewer (here no) new rollouts, every

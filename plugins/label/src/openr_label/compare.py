@@ -17,6 +17,7 @@ import attrs
 import click
 
 from openr_core.config import component
+from openr_core.errors import DataError
 from openr_core.jobs import JobConfig
 from openr_core.labelling import first_error_labels
 from openr_core.runs import Run
@@ -71,9 +72,11 @@ def truth_labels(task, problem, steps):
 
 
 def name_of(spec) -> str:
-    """The labeller's type, with its ``k`` when it has one (``omegaprm(k=4)``)."""
-    k = getattr(spec.config, "k", None)
-    return spec.type if k is None else f"{spec.type}(k={k})"
+    """The labeller's type, with its ``k`` when it has one and a search other than the paper's
+    (``omegaprm(k=4)``, ``omegaprm(k=4,exponential)``)."""
+    k, search = getattr(spec.config, "k", None), getattr(spec.config, "search", "binary")
+    args = [f"k={k}"] * (k is not None) + [search] * (search != "binary")
+    return f"{spec.type}({','.join(args)})" if args else spec.type
 
 
 COUNTS = ("examples", "first_error_hits", "steps", "step_hits", "rollouts", "tokens", "seconds")
@@ -125,6 +128,10 @@ def run_compare(config: CompareJob, run: Run) -> dict:
         names.append(name if name not in names else f"{name}#{len(names)}")
     labelers = None  # built only when a batch is left to do
     done = run.results("batches.jsonl")
+    for record in done:  # a resumed run must compare the same labellers
+        if sorted(record["labelers"]) != sorted(names):
+            raise DataError(f"{done.path}: written for labellers {sorted(record['labelers'])}, this config has "
+                            f"{sorted(names)}; use a new output folder")
     batches = [problems[i : i + config.batch_size] for i in range(0, len(problems), config.batch_size)]
     with click.progressbar(length=len(problems), label="label-compare", file=sys.stderr) as bar:
         for batch in batches:
