@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from openr_core.cli import cli
 from openr_core.errors import ConfigError
 from openr_core.types import LabelledExample, to_dict
-from openr_prm.augment import Augmenter, delta_at, perturb_number, perturbed_copy
+from openr_prm.augment import Augmenter, PoolAugmenter, delta_at, labelled_copies, perturb_number, perturbed_copy
 
 BACKBONE = "pkg:openr_arith/models/backbone"
 
@@ -28,6 +28,25 @@ def test_perturb_number_changes_the_last_integer_within_bounds():
     assert perturb_number("answer 0", rng, 0, 199, max_delta=1) == "answer 1"
     assert perturb_number("no numbers here", rng, 0, 199) is None
     assert perturb_number("x = 3", rng, 3, 3) is None  # nothing else allowed
+
+
+def test_labelled_copies_take_the_labellers_labels_not_the_verifiers(arith):
+    class FirstStepBad:  # a labeller that disagrees with the verifier: every copy wrong at step 0
+        def label_solutions(self, problems, solutions, *, task, generator):
+            return [LabelledExample(p.question, s, [False] * len(s), None, p.id) for p, sols in zip(problems, solutions)
+                    for s in sols]
+
+    gold = golds(arith, "train", 5)
+    problems = {p.id: p for p in arith.load("train", 5)}
+    pool = labelled_copies(gold, problems, FirstStepBad(), arith, None, 40, 0, 199, seed=3)
+    assert len(pool) == 40 and all(e.first_error == 0 for e in pool)
+    by_id = {g.problem_id: g for g in gold}
+    for copy in pool:
+        k = copy.meta["perturbed_step"]
+        assert list(copy.meta["gold_steps"]) == list(by_id[copy.problem_id].completions)
+        assert copy.completions[k] != copy.meta["gold_steps"][k]
+    draws = PoolAugmenter(pool, 0)
+    assert draws.draw(7, 8) == draws.draw(7, 8) and all(e in pool for e in draws.draw(7, 8))
 
 
 def test_perturbed_copies_are_labelled_by_the_verifier(arith):
@@ -116,17 +135,42 @@ def test_base_lr_groups_freeze_or_slow_the_base():
     model = models["model"]
     deepen(model, 2)
     new = {id(p) for layer in list(model.base_model.layers)[-2:] for p in layer.parameters()}
-    config = types.SimpleNamespace(base_lr=0.0, extra_layers=2)
+    config = types.SimpleNamespace(base_lr=0.0, route_lr=None, extra_layers=2)
     groups = param_groups(model, config)
     assert len(groups) == 1 and {id(p) for p in groups[0]["params"]} == new
     assert not model.get_input_embeddings().weight.requires_grad
     model2 = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu",
                                                           trust_remote_code=False, threads=1), train=True)[0]["model"]
     deepen(model2, 2)
-    groups = param_groups(model2, types.SimpleNamespace(base_lr=1e-4, extra_layers=2))
+    groups = param_groups(model2, types.SimpleNamespace(base_lr=1e-4, route_lr=None, extra_layers=2))
     assert len(groups) == 2 and groups[1]["lr"] == 1e-4
     assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model2.parameters()))
-    assert param_groups(model2, types.SimpleNamespace(base_lr=None, extra_layers=2))[0]["params"]
+    assert param_groups(model2, types.SimpleNamespace(base_lr=None, route_lr=None, extra_layers=2))[0]["params"]
+
+
+def test_route_lr_freezes_or_slows_the_routed_attention():
+    import types
+
+    from openr_prm.scoring import load_models
+    from openr_prm.train_loop import deepen, param_groups
+
+    def fresh():
+        model = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu",
+                                                             trust_remote_code=False, threads=1), train=True)[0]["model"]
+        deepen(model, 2)
+        attn = model.base_model.layers[-2].self_attn
+        return model, {id(p) for proj in (attn.q_proj, attn.k_proj) for p in proj.parameters()}
+
+    model, routed = fresh()
+    groups = param_groups(model, types.SimpleNamespace(base_lr=None, route_lr=0.0, extra_layers=2))
+    assert len(groups) == 1 and not routed & {id(p) for p in groups[0]["params"]}
+    attn = model.base_model.layers[-2].self_attn
+    assert not attn.q_proj.weight.requires_grad and not attn.k_proj.weight.requires_grad and attn.v_proj.weight.requires_grad
+    model, routed = fresh()
+    groups = param_groups(model, types.SimpleNamespace(base_lr=1e-4, route_lr=1e-5, extra_layers=2))
+    by_lr = {g.get("lr"): {id(p) for p in g["params"]} for g in groups}
+    assert set(by_lr) == {None, 1e-4, 1e-5} and by_lr[1e-5] == routed
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
 def test_tag_init_copies_the_join_token_embedding():

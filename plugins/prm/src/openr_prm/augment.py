@@ -8,6 +8,9 @@ to give a correct step is labelled correct), so this works for any task that imp
 
 ``max_delta`` bounds how far the new number lies from the old one: a large bound gives far
 errors (easy to see, a curriculum's first lesson), a small one near misses.
+
+Without a verifier (or to stay with one kind of labels), :func:`labelled_copies` has the job's
+labeller label a fixed pool of such copies instead (e.g. MC rollouts from a completer).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import random
 import re
 from collections.abc import Sequence
 
-from openr_core.errors import ConfigError
+import attrs
+
+from openr_core.errors import ConfigError, DataError
 from openr_core.labelling import first_error_labels
 from openr_core.types import LabelledExample, Problem
 
@@ -48,23 +53,54 @@ def is_gold(example: LabelledExample) -> bool:
     return bool(example.completions) and all(example.labels)
 
 
+def perturb_steps(steps: Sequence[str], rng: random.Random, low: int, high: int, max_delta: int | None = None,
+                  tries: int = 8) -> tuple[list[str], int] | None:
+    """``steps`` with one number of one step changed, and that step's index (None if none could be)."""
+    steps = list(steps)
+    for _ in range(tries):
+        k = rng.randrange(len(steps))
+        changed = perturb_number(steps[k], rng, low, high, max_delta)
+        if changed is not None:
+            return steps[:k] + [changed] + steps[k + 1:], k
+    return None
+
+
 def perturbed_copy(example: LabelledExample, task, rng: random.Random, low: int, high: int,
                    max_delta: int | None = None, tries: int = 8) -> LabelledExample | None:
     """A copy of ``example`` with one number changed in one step, labelled by the task's verifier
     (None if no step could be changed or the task cannot verify the result)."""
-    steps = list(example.completions)
-    for _ in range(tries):
-        k = rng.randrange(len(steps))
-        changed = perturb_number(steps[k], rng, low, high, max_delta)
-        if changed is None:
-            continue
-        new = steps[:k] + [changed] + steps[k + 1:]
-        verdicts = task.verify_steps(Problem(example.problem_id or "perturbed", example.prompt), new)
-        if verdicts is None:
-            return None
-        return LabelledExample(example.prompt, new, first_error_labels(verdicts), None, example.problem_id,
-                               {"perturbed_step": k, "outcome": all(verdicts), "gold_steps": steps})
-    return None
+    drawn = perturb_steps(example.completions, rng, low, high, max_delta, tries)
+    if drawn is None:
+        return None
+    new, k = drawn
+    verdicts = task.verify_steps(Problem(example.problem_id or "perturbed", example.prompt), new)
+    if verdicts is None:
+        return None
+    return LabelledExample(example.prompt, new, first_error_labels(verdicts), None, example.problem_id,
+                           {"perturbed_step": k, "outcome": all(verdicts), "gold_steps": list(example.completions)})
+
+
+def labelled_copies(golds: Sequence[LabelledExample], problems: dict[str, Problem], labeler, task, generator,
+                    n: int, low: int, high: int, seed: int) -> list[LabelledExample]:
+    """``n`` perturbed copies of ``golds`` labelled by ``labeler.label_solutions`` (ONE call; e.g.
+    Math-Shepherd MC labels, no verifier). ``problems`` by id give the labeller the gold answers."""
+    rng = random.Random(seed)
+    by_problem: dict[str, list] = {}
+    for _ in range(n * 4):
+        if sum(len(v) for v in by_problem.values()) >= n:
+            break
+        gold = rng.choice(golds)
+        drawn = perturb_steps(gold.completions, rng, low, high)
+        if drawn is not None and gold.problem_id in problems:
+            by_problem.setdefault(gold.problem_id, []).append((tuple(drawn[0]), drawn[1], gold))
+    ids = sorted(by_problem)
+    labelled = labeler.label_solutions([problems[i] for i in ids], [[c[0] for c in by_problem[i]] for i in ids],
+                                       task=task, generator=generator)
+    copies = [c for i in ids for c in by_problem[i]]
+    if len(labelled) != len(copies):
+        raise DataError(f"trainer prm: the labeller returned {len(labelled)} labelled copies for {len(copies)}")
+    return [attrs.evolve(e, meta={**e.meta, "perturbed_step": k, "gold_steps": list(gold.completions)})
+            for e, (_, k, gold) in zip(labelled, copies)]
 
 
 def delta_at(step: int, total: int, start: int | None, end: int | None, span: int) -> int | None:
@@ -75,6 +111,19 @@ def delta_at(step: int, total: int, start: int | None, end: int | None, span: in
     a = span if start is None else start
     b = span if end is None else end
     return max(1, round(a + (b - a) * step / max(1, total - 1)))
+
+
+class PoolAugmenter:
+    """Draws from a fixed pool of labelled copies (:func:`labelled_copies`), deterministically per step."""
+
+    def __init__(self, pool: Sequence[LabelledExample], seed: int):
+        if not pool:
+            raise ConfigError("trainer prm: `augment` with `augment_labels: labeler` got no labelled copies")
+        self.pool, self.seed = list(pool), seed
+
+    def draw(self, step: int, n: int, max_delta: int | None = None) -> list[LabelledExample]:
+        rng = random.Random(self.seed * 1_000_003 + step)
+        return [rng.choice(self.pool) for _ in range(n)]
 
 
 class Augmenter:

@@ -12,9 +12,9 @@ from accelerate import Accelerator
 
 from openr_core.errors import ConfigError, DataError
 from openr_core.labelling import label_problems, read_labels
-from openr_core.types import LabelledExample, Problem, ScoreRequest
+from openr_core.types import LabelledExample, Problem, ScoreRequest, to_dict
 from openr_prm import metrics
-from openr_prm.augment import Augmenter, delta_at
+from openr_prm.augment import Augmenter, PoolAugmenter, delta_at, is_gold, labelled_copies
 from openr_prm.data import load_stepwise
 from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
 from openr_transformers.loading import pick_device
@@ -34,6 +34,27 @@ def training_examples(config, run) -> tuple[list[LabelledExample], list[Labelled
     if config.dev_problems:
         dev = read_labels(label_problems(run, run.task.load(config.dev_split, config.dev_problems), 64, out / config.dev_split))
     return train, dev
+
+
+def copies_pool(config, run, train: list[LabelledExample]) -> list[LabelledExample]:
+    """``augment_pool`` perturbed copies of the training set's correct solutions labelled by the
+    job's labeller, kept in ``OUTPUT/data/augment.jsonl`` (read back when present)."""
+    path = Path(run.output_dir) / "data" / "augment.jsonl"
+    if path.is_file():
+        return read_labels(json.loads(line) for line in path.read_text().splitlines() if line)
+    labeler = run.component("labeler")
+    if run.task is None or labeler is None or not hasattr(labeler, "label_solutions"):
+        raise ConfigError("trainer prm: augment_labels: labeler needs a `task:` and a `labeler:` with label_solutions")
+    problems = {p.id: p for p in run.task.load(config.split, config.problems)}
+    t0 = time.perf_counter()
+    pool = labelled_copies([e for e in train if is_gold(e)], problems, labeler, run.task, run.generator,
+                           config.augment_pool, *config.augment_range, run.seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in pool))
+    print(json.dumps({"augment_pool": len(pool), "pool_good_fraction": round(
+        sum(sum(e.labels) for e in pool) / max(1, sum(len(e.labels) for e in pool)), 4),
+        "pool_seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    return pool
 
 
 def ensure_marker(kind: str, config, model, tokenizer) -> None:
@@ -158,18 +179,27 @@ def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> N
 
 
 def param_groups(model, config) -> list[dict]:
-    """One group at ``lr``; with ``extra_layers`` and ``base_lr`` set, the base's own parameters
-    form a second group at ``base_lr`` (frozen at 0)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.base_lr is None or not config.extra_layers:
-        return [{"params": params}]
-    new = {id(p) for layer in list(model.base_model.layers)[-config.extra_layers:] for p in layer.parameters()}
-    base = [p for p in params if id(p) not in new]
-    if config.base_lr == 0:
-        for p in base:
+    """Parameter groups by learning rate: ``lr`` by default; with ``extra_layers``, the base's own
+    parameters at ``base_lr`` and the first added layer's queries and keys (its attention
+    pattern, which ``route_heads`` builds) at ``route_lr`` when set. A
+    rate of 0 freezes those parameters (left out of every group)."""
+    rates: dict[int, float] = {}
+    if config.extra_layers:
+        layers = list(model.base_model.layers)
+        new = {id(p) for layer in layers[-config.extra_layers:] for p in layer.parameters()}
+        if config.base_lr is not None:
+            rates.update({id(p): config.base_lr for p in model.parameters() if id(p) not in new})
+        if config.route_lr is not None:
+            attn = layers[-config.extra_layers].self_attn
+            rates.update({id(p): config.route_lr for proj in (attn.q_proj, attn.k_proj) for p in proj.parameters()})
+    groups: dict[float | None, list] = {None: []}
+    for p in model.parameters():
+        rate = rates.get(id(p))
+        if rate == 0:
             p.requires_grad_(False)
-        return [{"params": [p for p in params if id(p) in new]}]
-    return [{"params": [p for p in params if id(p) in new]}, {"params": base, "lr": config.base_lr}]
+        elif p.requires_grad:
+            groups.setdefault(rate, []).append(p)
+    return [{"params": ps} if rate is None else {"params": ps, "lr": rate} for rate, ps in groups.items() if ps]
 
 
 def as_request(example: LabelledExample, index: int, steps=None) -> ScoreRequest:
@@ -264,7 +294,9 @@ def train_prm(config, run) -> str:
             raise ConfigError("trainer prm: route_token needs extra_layers")
         route_heads(model, tokenizer, layouts, config)
     augmenter, n_synthetic = None, round(config.batch_size * config.augment)
-    if n_synthetic:
+    if n_synthetic and config.augment_labels == "labeler":
+        augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
+    elif n_synthetic:
         augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)
     accelerator = Accelerator(cpu=pick_device(config.device).type == "cpu")
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)

@@ -27,6 +27,10 @@ class PRMTrainerConfig:
     ``augment_delta_end`` at the last (null: anywhere in the range): far errors first, near
     misses later.
 
+    ``augment_labels``: ``verifier`` (the task's ``verify_steps`` labels each copy as drawn) or
+    ``labeler``: a pool of ``augment_pool`` copies (drawn once, uniform in ``augment_range``)
+    labelled by the job's labeller, e.g. MC rollouts, so no verifier label enters training.
+
     ``base_lr``: learning rate of the base model's own parameters when ``extra_layers`` are
     added (None: ``lr``; 0: the base, embeddings included, stays frozen and only the new
     layers train).
@@ -42,6 +46,10 @@ class PRMTrainerConfig:
     each step tag to the nearest ``route_token`` ``route_offset`` positions back and copying its
     state (gain ``route_gain``; ``route_scale`` sets how sharp): the read position gets the
     computation finished there from step 0 (:func:`openr_prm.train_loop.route_heads`).
+
+    ``route_lr``: learning rate of the routed (first added) layer's queries and keys, i.e. its
+    attention pattern (None: ``lr``; 0: frozen, so training cannot undo the routing; values and
+    output still train).
 
     ``aux_weight`` (lm-head): weight of an auxiliary cross-entropy over the whole vocabulary at
     the tag of each step a perturbed copy changed (``augment``), with the last token of the gold
@@ -84,11 +92,14 @@ class PRMTrainerConfig:
     route_offset: int = 2
     route_scale: float = 12.0
     route_gain: float = 1.0
+    route_lr: float | None = None
     aux_weight: float = 0.0
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
     augment_delta_start: int | None = None
     augment_delta_end: int | None = None
+    augment_labels: Literal["verifier", "labeler"] = "verifier"
+    augment_pool: int = 4000
     log_every: int = 20
     eval_every: int = 100
     max_length: int = 4096
