@@ -1,5 +1,6 @@
 """The hand-written Llama decode step over a shared prompt KV, and the fallback for other models."""
 
+import pytest
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -8,12 +9,17 @@ from openr_core import GenerationRequest, SamplingParams
 from openr_core.paths import resolve_location
 from openr_transformers.decoding import _SlabLayer, _slab_cache
 from openr_transformers.generator import TransformersGenerator
+from openr_transformers import llama_decode
 from openr_transformers.llama_decode import SharedPrefixDecoder, supports
 
 
-def test_decode_step_matches_the_model_forward(random_model_dir):
+@pytest.mark.parametrize("fused", [True, False])  # large models keep q/k/v and gate/up apart
+def test_decode_step_matches_the_model_forward(random_model_dir, monkeypatch, fused):
+    if not fused:
+        monkeypatch.setattr(llama_decode, "FUSE_MAX_BYTES", 0)
     generator = TransformersGenerator(model=random_model_dir)
     model = generator.model.eval()
+    assert len(llama_decode.load(model).layers[0].qkv) == (1 if fused else 3)
     assert supports(model)
     torch.manual_seed(0)
     with torch.inference_mode():

@@ -3,7 +3,8 @@
 The rows sampled from one prompt share that prompt's KV, kept once (the prefill's cache), and
 hold only their own tokens' KV: the n children of a search node never copy their parent's
 cache, and the attention reads the prompt once per prompt instead of once per row. Each step
-embeds the rows' last tokens, runs the layers with fused q/k/v and gate/up projections and
+embeds the rows' last tokens, runs the layers with fused q/k/v and gate/up projections (for
+models small enough that the fused copies cost little memory) and
 rotary angles from a table, and scores the prompt and own parts in one softmax. No mask,
 cache or output objects are built, so a step at 16 rows costs little more than its matmuls.
 
@@ -36,11 +37,11 @@ def supports(model) -> bool:
 class _Layer:
     norm1: torch.Tensor
     eps1: float
-    qkv: torch.Tensor  # q, k and v projections stacked: [3 * hidden, hidden]
+    qkv: list[torch.Tensor]  # q, k and v projections: stacked into one [3 * hidden, hidden], or the three
     o: torch.Tensor
     norm2: torch.Tensor
     eps2: float
-    gate_up: torch.Tensor  # [2 * intermediate, hidden]
+    gate_up: list[torch.Tensor]  # gate and up: [2 * intermediate, hidden], or the two
     down: torch.Tensor
 
 
@@ -67,6 +68,9 @@ def _rotary_table(model, n: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     return (emb.cos() * rotary.attention_scaling).to(dtype), (emb.sin() * rotary.attention_scaling).to(dtype)
 
 
+FUSE_MAX_BYTES = 64 * 2**20  # larger models use their projections as they are, without fused copies
+
+
 def load(model) -> _Weights:
     """The model's weights in the fused layout (rebuilt when the weights change): load once per
     call, as checking for changes reads every parameter."""
@@ -74,19 +78,32 @@ def load(model) -> _Weights:
     cached = _weights.get(model)
     if cached is not None and cached.fingerprint == fingerprint:
         return cached
+    blocks = model.model.layers
+    fuse = sum(p.numel() * p.element_size() for p in blocks.parameters()) <= FUSE_MAX_BYTES
+
+    def joined(*weights):
+        return [torch.cat(weights)] if fuse else list(weights)
+
     layers = []
-    for block in model.model.layers:
+    for block in blocks:
         a, m = block.self_attn, block.mlp
         layers.append(_Layer(
             block.input_layernorm.weight, block.input_layernorm.variance_epsilon,
-            torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]), a.o_proj.weight,
+            joined(a.q_proj.weight, a.k_proj.weight, a.v_proj.weight), a.o_proj.weight,
             block.post_attention_layernorm.weight, block.post_attention_layernorm.variance_epsilon,
-            torch.cat([m.gate_proj.weight, m.up_proj.weight]), m.down_proj.weight))
+            joined(m.gate_proj.weight, m.up_proj.weight), m.down_proj.weight))
     dtype = model.model.embed_tokens.weight.dtype
     cos, sin = _rotary_table(model, model.config.max_position_embeddings, dtype)
     weights = _Weights(fingerprint, layers, cos, sin)
     _weights[model] = weights
     return weights
+
+
+def _project(x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+    """``x`` through projections side by side: one matmul when they are fused."""
+    if len(weights) == 1:
+        return F.linear(x, weights[0])
+    return torch.cat([F.linear(x, w) for w in weights], dim=-1)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -181,13 +198,15 @@ class SharedPrefixDecoder:
         grouped = self._to_groups(q).transpose(1, 2)  # [prompts, heads, group, dim]
         shared = self._to_rows(torch.matmul(grouped, pk.transpose(2, 3)).transpose(1, 2))  # [rows, heads, width]
         mine = (ok[:n] * q).sum(-1).permute(1, 2, 0)  # [rows, heads, n]
-        scores = torch.cat((shared * self.scale + self.row_bias, mine * self.scale), dim=-1)
+        scores = torch.cat((shared * self.scale + self.row_bias, mine * self.scale), dim=-1).float()
         # as SDPA's CPU kernel: unnormalised weights times values, divided by their sum at the end
-        weights = torch.exp(scores - scores.amax(-1, keepdim=True))
+        weights = torch.exp(scores - scores.amax(-1, keepdim=True))  # float32 (no-ops for float32 models)
+        total = weights.sum(-1, keepdim=True)
+        weights = weights.to(q.dtype)
         spread = self._to_groups(weights[..., :w]).transpose(1, 2)  # [prompts, heads, group, width]
         out = self._to_rows(torch.matmul(spread, pv).transpose(1, 2))  # [rows, heads, dim]
         out = out + (weights[..., w:].permute(2, 0, 1).unsqueeze(-1) * ov[:n]).sum(0)
-        return out / weights.sum(-1, keepdim=True)
+        return (out.float() / total).to(q.dtype)
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Feed one token per row (at ``positions``); the next-token logits [rows, vocab]."""
@@ -198,7 +217,7 @@ class SharedPrefixDecoder:
         t = self.length
         for i, layer in enumerate(w.layers):
             h = _rms(x, layer.norm1, layer.eps1)
-            qkv = F.linear(h, layer.qkv).view(rows, 3, heads, dim)
+            qkv = _project(h, layer.qkv).view(rows, 3, heads, dim)
             q, k = _rotate(qkv[:, :2], cos, sin).unbind(1)  # queries and keys rotated together
             v = qkv[:, 2]
             ok, ov = self.own[i]
@@ -206,7 +225,7 @@ class SharedPrefixDecoder:
             ov[t] = v
             x = x + F.linear(self._attend(i, q).reshape(rows, heads * dim), layer.o)
             h = _rms(x, layer.norm2, layer.eps2)
-            gate, up = F.linear(h, layer.gate_up).chunk(2, dim=-1)
+            gate, up = _project(h, layer.gate_up).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, layer.down)
         self.length = t + 1
         return model.lm_head(_rms(x, model.model.norm.weight, model.model.norm.variance_epsilon))
