@@ -50,7 +50,9 @@ def copies_pool(config, run, train: list[LabelledExample]) -> list[LabelledExamp
     pool = labelled_copies([e for e in train if is_gold(e)], problems, labeler, run.task, run.generator,
                            config.augment_pool, *config.augment_range, run.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in pool))
+    tmp = path.with_suffix(".jsonl.tmp")  # a kill while writing leaves no half pool to read back
+    tmp.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in pool))
+    tmp.replace(path)
     print(json.dumps({"augment_pool": len(pool), "pool_good_fraction": round(
         sum(sum(e.labels) for e in pool) / max(1, sum(len(e.labels) for e in pool)), 4),
         "pool_seconds": round(time.perf_counter() - t0, 1)}), flush=True)
