@@ -226,3 +226,35 @@ def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
     weights = [captured["a"][b, :, t, t - 2].mean().item() for b, l in enumerate(layouts[:20])
                for t in l.read_positions[:-1]]  # operation steps: '=' two tokens before the tag
     assert sum(weights) / len(weights) > 0.4
+
+
+def test_route_heads_is_reproducible():
+    """The routed layer's init is a least-squares fit on hidden states that are rank-deficient;
+    LAPACK's default driver answered differently on repeated calls, so no two runs matched."""
+    import copy
+    import types
+
+    import torch
+
+    from openr_arith.task import ArithTask
+    from openr_core.types import ScoreRequest
+    from openr_prm.scoring import layouts_for
+    from openr_prm.train_loop import deepen, route_heads
+    from openr_transformers.loading import load_causal_lm
+
+    torch.manual_seed(0)
+    model, tokenizer = load_causal_lm("pkg:openr_arith/models/backbone")
+    deepen(model, 2)
+    problems = ArithTask().load("train", 40)
+    config = types.SimpleNamespace(step_tag="", join="\n", prompt_template="{question}\n", max_length=4096,
+                                   extra_layers=2, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0)
+    layouts = layouts_for(tokenizer, "lm-head", config,
+                          [ScoreRequest(p, p.meta["solution"].split("\n")) for p in problems])
+    routed = []
+    for _ in range(3):
+        m = copy.deepcopy(model)
+        route_heads(m, tokenizer, layouts, config)
+        attn = m.base_model.layers[-2].self_attn
+        routed.append(torch.cat([attn.q_proj.weight, attn.k_proj.weight]))
+    assert routed[0].abs().sum() > 0
+    assert all(torch.equal(routed[0], r) for r in routed[1:])

@@ -162,8 +162,10 @@ def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> N
     read = torch.zeros_like(valid)
     for b, layout in enumerate(chosen):
         read[b, list(layout.read_positions)] = True
-    keys = torch.linalg.lstsq(x[valid], (ids[valid] == token).float()[:, None]).solution[:, 0]
-    queries = torch.linalg.lstsq(x[read], torch.ones(int(read.sum()), 1)).solution[:, 0]
+    # gelsd (SVD, minimum-norm solution): the default gelsy gives different answers on repeated
+    # calls when the normed hidden states are rank-deficient, which made runs irreproducible
+    keys = torch.linalg.lstsq(x[valid], (ids[valid] == token).float()[:, None], driver="gelsd").solution[:, 0]
+    queries = torch.linalg.lstsq(x[read], torch.ones(int(read.sum()), 1), driver="gelsd").solution[:, 0]
     inv_freq = model.base_model.rotary_emb.inv_freq.float()
     half, scale = head_dim // 2, config.route_scale
     with torch.no_grad():
