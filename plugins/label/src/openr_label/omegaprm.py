@@ -27,7 +27,7 @@ The paper's rule fails where MC is not monotone: an error that a later error can
 the midpoint prefix on the right track (MC > 0), and bisection then places the first error
 after it. Probing short prefixes first finds early errors before a cancelling one can hide
 them; on arith with the backbone as completer it lifts first-error accuracy from 0.862 to
-0.95 (docs/labelling.md).
+0.962 at k = 8 (docs/labelling.md).
 
 Output: one example per labelled solution, hard labels inferred (steps before the found error
 good, it and the rest bad). ``soft_labels`` stay None because most steps have no MC estimate;

@@ -52,14 +52,13 @@ class RowState:
         self.all_sampled, self.any_sampled = bool(self.sampled.all()), bool(self.sampled.any())
         self.logprobs = any(r.logprobs for r in rows)
         self.limits = torch.tensor(limits)
-        self.ends = torch.zeros((n, vocab), dtype=torch.bool)  # tokens that end each row
-        self.ends[:, [t for t in eos if 0 <= t < vocab]] = True
-        by_stops: dict[frozenset[int], list[int]] = {}
-        for i, r in enumerate(rows):
-            if r.stop_ids:
-                by_stops.setdefault(r.stop_ids, []).append(i)
-        for ids, members in by_stops.items():
-            self.ends[torch.tensor(members).unsqueeze(1), torch.tensor([t for t in ids if t < vocab])] = True
+        # tokens that end a row: the end tokens, and each row's single-token stop strings (-1 pads);
+        # kept per row, not as a rows x vocabulary mask (1024 rows of a 150k vocabulary: 150 MB)
+        self.eos = torch.tensor(sorted(t for t in eos if 0 <= t < vocab), dtype=torch.long)
+        own = [sorted(t for t in (r.stop_ids or ()) if 0 <= t < vocab) for r in rows]
+        self.stop_ids = torch.full((n, max(1, max(map(len, own), default=0))), -1, dtype=torch.long)
+        for i, ids in enumerate(own):
+            self.stop_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         self.text_stops = {i for i, r in enumerate(rows) if r.stop_ids is None and r.stop}
         self.tokens = torch.zeros((n, max(limits)), dtype=torch.long)
         self.token_logprobs = torch.zeros((n, max(limits))) if self.logprobs else None
@@ -95,7 +94,7 @@ class RowState:
         if self.logprobs:
             logp = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens.to(logits.device).unsqueeze(1)).squeeze(1)
             self.token_logprobs[ids, s] = logp.cpu()
-        stopped = self.ends[ids, tokens]
+        stopped = torch.isin(tokens, self.eos) | (self.stop_ids[ids] == tokens.unsqueeze(1)).any(1)
         if self.text_stops:
             for b, i in enumerate(ids.tolist()):
                 if i in self.text_stops and not stopped[b]:
