@@ -17,6 +17,11 @@ from openr_core.plugins import get_plugins
 from openr_core.registry import KINDS
 
 
+def one_line(message: str) -> str:
+    """``message`` with every line break or control character escaped (a value may hold them)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 class OpenrGroup(click.Group):
     """A click group that adds plugin commands on first use and turns OpenrError into one line."""
 
@@ -50,7 +55,7 @@ class OpenrGroup(click.Group):
         except OpenrError as e:
             if "--debug" in argv or os.environ.get("OPENR_DEBUG"):
                 raise
-            click.echo(f"openr: error: {e}", err=True)
+            click.echo(f"openr: error: {one_line(str(e))}", err=True)
             sys.exit(2 if isinstance(e, ConfigError) else 1)
 
 

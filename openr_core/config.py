@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -31,14 +32,57 @@ from openr_core.registry import KIND_BY_KEY, Entry
 COMPONENT = "openr_component"
 
 
-def component(kind: str, *, optional: bool = False, many: bool = False):
-    """Declare an attrs field holding a component spec (or a list of them) of config key ``kind``."""
+def component(kind: str, *, optional: bool = False, many: bool = False, default: str | None = None):
+    """Declare an attrs field holding a component spec (or a list of them) of config key ``kind``.
+
+    ``default``: the registered name used when the section is left out (e.g. ``"mc"``). A section
+    given as a string or mapping, from YAML or from Python, is checked like a top-level one.
+    """
     if kind not in KIND_BY_KEY:
         raise ValueError(f"unknown component kind {kind!r}; one of {sorted(KIND_BY_KEY)}")
-    metadata = {COMPONENT: kind, "many": many}
+    metadata = {COMPONENT: kind, "many": many, "default": default}
+    converter = _SpecConverter(kind, many, optional or default is not None)
     if many:
-        return attrs.field(factory=list, metadata=metadata)
-    return attrs.field(default=None, metadata=metadata) if optional else attrs.field(metadata=metadata)
+        return attrs.field(factory=list, metadata=metadata, converter=converter)
+    if default is not None:
+        return attrs.field(default=default, metadata=metadata, converter=converter)
+    if optional:
+        return attrs.field(default=None, metadata=metadata, converter=converter)
+    return attrs.field(metadata=metadata, converter=converter)
+
+
+def count(default: int | None, *, minimum: int = 1):
+    """Declare an attrs field for a count or size (``limit``, ``batch_size``, ``n``...): an integer
+    ``>= minimum``; None is allowed where the default is None. Checked from YAML and from Python."""
+    check = attrs.validators.ge(minimum)
+    return attrs.field(default=default, validator=attrs.validators.optional(check) if default is None else check)
+
+
+@attrs.frozen
+class _SpecConverter:
+    """Turns a section given in Python (a name or a mapping) into a checked :class:`ComponentSpec`."""
+
+    kind: str
+    many: bool
+    optional: bool
+
+    def __call__(self, value: Any) -> Any:
+        if self.many:
+            if isinstance(value, ComponentSpec) or not isinstance(value, (list, tuple)):
+                raise ValueError(f"expected a list of {self.kind} sections, got {_type_name(value)}")
+            return [self._one(v, Where(f"<{self.kind}>", (str(i),))) for i, v in enumerate(value)]
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"a {self.kind} section is required, got null")
+        return self._one(value, Where(f"<{self.kind}>"))
+
+    def _one(self, value: Any, where: Where) -> ComponentSpec:
+        if isinstance(value, ComponentSpec):
+            if value.kind != self.kind:
+                raise ValueError(f"expected a {self.kind} section, got a {value.kind} one ({value.type!r})")
+            return value
+        return structure_component(self.kind, value, where, None)
 
 
 @attrs.frozen
@@ -59,21 +103,46 @@ class ComponentSpec:
 
 
 def read_yaml(path: str | Path) -> dict:
+    """The mapping in YAML file ``path``; any unreadable, undecodable or non-mapping file is one ConfigError."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}:{where} invalid YAML: {problem}") from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    data = parse_yaml(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {_type_name(data)}")
     return data
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load(text)``, every failure (bad syntax, a date like 2024-02-30, nesting too deep,
+    whatever PyYAML's constructors raise) turned into one ConfigError naming ``source``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{source}:{where} invalid YAML: {_one_line(problem)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    except Exception as e:  # PyYAML's constructors: a date like 2024-02-30, an empty !!int, ...
+        raise ConfigError(f"{source}: invalid YAML value: {type(e).__name__}: {_one_line(str(e))}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def apply_overrides(data: dict, overrides: typing.Sequence[str], source: str = "--set") -> dict:
@@ -84,15 +153,15 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str], source: str = "
         if not sep or not path.strip():
             raise ConfigError(f"{source} {item!r}: expected PATH=VALUE, e.g. generator.model=path")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
+            value = parse_yaml(raw, f"{source} {item!r}") if raw.strip() else raw
+        except ConfigError:
             value = raw
         keys = path.strip().split(".")
         node: Any = data
         for i, key in enumerate(keys):
             last = i == len(keys) - 1
             if isinstance(node, list):
-                if not key.isdigit() or int(key) >= len(node):
+                if not (key.isascii() and key.isdigit()) or int(key) >= len(node):
                     raise ConfigError(f"{source} {item!r}: '{'.'.join(keys[:i])}' has no item {key}")
                 key = int(key)
             elif not isinstance(node, dict):
@@ -117,7 +186,10 @@ class Where:
     path: tuple[str, ...] = ()
 
     def __truediv__(self, key) -> Where:
-        return Where(self.file, (*self.path, str(key)))
+        label = str(key)
+        if not label.isprintable() or not label:  # a key from YAML with a newline in it: still one line
+            label = repr(key)
+        return Where(self.file, (*self.path, label))
 
     def __str__(self) -> str:
         return f"{self.file}: {'.'.join(self.path) or '(top level)'}"
@@ -136,10 +208,41 @@ def _describe(tp) -> str:
     return str(tp).replace("typing.", "")
 
 
+def check_config(cls: type, value: Any, name: str) -> Any:
+    """``value`` (a mapping of fields, or a ``cls`` instance built in Python) checked exactly like a
+    YAML section: the instance of ``cls`` it describes, or ConfigError naming ``name``."""
+    if not attrs.has(cls):
+        return cls(**value) if isinstance(value, dict) else value
+    if isinstance(value, cls):
+        value = _fields_of(value)
+    elif not isinstance(value, dict):
+        return value
+    return structure(cls, value, Where(name), None)
+
+
+def _fields_of(instance: Any) -> dict:
+    return {f.name: getattr(instance, f.name) for f in attrs.fields(type(instance)) if f.init}
+
+
+def _validator_message(error: ValueError, where: Where, fields: typing.Iterable[str]) -> str:
+    """attrs validators say "'name' must be >= 1: 0": name the field's path instead."""
+    message = str(error)
+    for name in fields:
+        if message.startswith(f"'{name}' "):
+            return f"{where / name}: {message.removeprefix(repr(name) + ' ')}"
+    return f"{where}: {message}"
+
+
 def structure(cls: type, data: Any, where: Where, plugins) -> Any:
-    """Build an instance of attrs class ``cls`` from plain data, or raise ConfigError."""
+    """Build an instance of attrs class ``cls`` from plain data, or raise ConfigError.
+
+    ``plugins``: where component names are looked up (None: the process-wide plugins, loaded
+    only if a component section needs them).
+    """
     if data is None:
         data = {}
+    if attrs.has(type(data)) and isinstance(data, cls):  # an instance built in Python: check it too
+        data = _fields_of(data)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {_type_name(data)}")
     fields = {f.name: f for f in attrs.fields(cls) if f.init}
@@ -149,17 +252,22 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             valid = ", ".join(fields) or "none"
             raise ConfigError(f"{where / key}: unknown key{hint}; valid keys: {valid}")
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # a hint that does not resolve (a test double's local class): no type check
+        hints = {}
     kwargs = {}
     for name, f in fields.items():
+        kind = f.metadata.get(COMPONENT)
         if name not in data:
-            if f.default is attrs.NOTHING:
+            if kind and f.metadata.get("default"):
+                kwargs[name] = structure_component(kind, f.metadata["default"], where / name, plugins)
+            elif f.default is attrs.NOTHING:
                 raise ConfigError(f"{where / name}: required key is missing")
             continue
-        kind = f.metadata.get(COMPONENT)
         if kind and f.metadata.get("many"):
             items = data[name]
-            if not isinstance(items, list):
+            if not isinstance(items, (list, tuple)):
                 raise ConfigError(f"{where / name}: expected a list of {kind} sections, got {_type_name(items)}")
             kwargs[name] = [structure_component(kind, item, where / name / i, plugins) for i, item in enumerate(items)]
         elif kind:
@@ -169,20 +277,30 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
             kwargs[name] = structure_value(hints.get(name, Any), data[name], where / name, plugins)
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as e:
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(_validator_message(e, where, fields)) from None
+    except TypeError as e:
         raise ConfigError(f"{where}: {e}") from None
 
 
 def structure_component(kind: str, data: Any, where: Where, plugins) -> ComponentSpec:
+    if isinstance(data, ComponentSpec) and data.kind == kind:  # already checked (built in Python)
+        return data
     if isinstance(data, str):
         data = {"type": data}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a {kind} section like {{type: NAME, ...}}, got {_type_name(data)}")
     if "type" not in data:
-        raise ConfigError(f"{where}.type: required key is missing (the registered {kind} name)")
+        raise ConfigError(f"{where / 'type'}: required key is missing (the registered {kind} name)")
     name = data["type"]
     if not isinstance(name, str):
         raise ConfigError(f"{where / 'type'}: expected a registered {kind} name (a string), got {_type_name(name)}")
+    if plugins is None:
+        from openr_core.plugins import get_plugins
+
+        plugins = get_plugins()
     try:
         entry = plugins.entry(kind, name)
         cls = entry.load()
@@ -215,7 +333,7 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):  # a tuple only comes from Python
             raise ConfigError(f"{where}: expected a list, got {_type_name(value)}")
         item_type = args[0] if args else Any
         items = [structure_value(item_type, v, where / i, plugins) for i, v in enumerate(value)]
@@ -245,6 +363,8 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
             raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, os.PathLike):  # a Path from Python
+            value = os.fspath(value)
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {_type_name(value)} {value!r}")
         return value

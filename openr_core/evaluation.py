@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component
+from openr_core.config import component, count
 from openr_core.jobs import JobConfig
 from openr_core.runs import Run
 from openr_core.types import GenerationRequest, SamplingParams
@@ -63,12 +63,12 @@ class EvaluateJob(JobConfig):
     task: Any = component("task")
     generator: Any = component("generator")
     split: str = "test"
-    limit: int | None = None
-    n: int = 0
+    limit: int | None = count(None)
+    n: int = count(0, minimum=0)
     temperature: float = 1.0
     top_p: float = 1.0
-    max_tokens: int = 256
-    batch_size: int = 100
+    max_tokens: int = count(256)
+    batch_size: int = count(100)
 
 
 def run_evaluate(config: EvaluateJob, run: Run) -> dict:

@@ -45,14 +45,20 @@ class NoConfig:
 
 
 class Component:
-    """Shared constructor: ``Impl(config)`` or ``Impl(**config_fields)``."""
+    """Shared constructor: ``Impl(config)`` or ``Impl(**config_fields)``.
+
+    Either way the fields are checked exactly like a YAML section (types, nested component
+    sections, validators): a wrong one is a :class:`~openr_core.errors.ConfigError`.
+    """
 
     Config: ClassVar[type] = NoConfig
 
     def __init__(self, config: Any = None, **fields: Any):
+        from openr_core.config import check_config  # config imports the registry, which imports us
+
         if config is not None and fields:
             raise TypeError(f"{type(self).__name__}: pass a Config or keyword fields, not both")
-        self.config = config if config is not None else self.Config(**fields)
+        self.config = check_config(self.Config, config if config is not None else fields, type(self).__name__)
 
     def close(self) -> None:
         """Release models, processes or connections. Safe to call twice."""

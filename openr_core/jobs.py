@@ -42,7 +42,7 @@ def find_job(cli: click.Group, ctx: click.Context, name: str) -> Job:
     job = getattr(command, "openr_job", None)
     if job is None:
         jobs = sorted(n for n in cli.list_commands(ctx) if getattr(cli.get_command(ctx, n), "openr_job", None))
-        raise ConfigError(f"job: unknown job '{name}'; available jobs: {', '.join(jobs)}")
+        raise ConfigError(f"job: unknown job {name!r}; available jobs: {', '.join(jobs)}")
     return job
 
 
@@ -50,6 +50,8 @@ def load_job_config(path: str, overrides: tuple[str, ...], job: Job | None, ctx:
     """Read, override and validate ``path``; ``job`` None means: take it from the file's ``job`` key."""
     raw = apply_overrides(read_yaml(path), overrides)
     named = raw.get("job")
+    if named is not None and not isinstance(named, str):
+        raise ConfigError(f"{path}: job: expected a job name (a string), got {named!r}")
     if job is None:
         if not named:
             raise ConfigError(f"{path}: job: required key is missing (which job runs this config)")
@@ -76,7 +78,7 @@ def execute(job: Job, config: Any, config_path: str, output: str | None, fresh: 
 
 def run_options(f):
     f = click.option("--fresh", is_flag=True, help="Delete the output folder first instead of resuming.")(f)
-    f = click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: config's output_dir, else runs/<config name>).")(f)
+    f = click.option("--output", "-o", type=click.Path(), help="Output folder (default: config's output_dir, else runs/<config name>).")(f)
     f = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a config value; applied after the file, in order.")(f)
     return click.argument("config", type=click.Path(dir_okay=False))(f)
 

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component
+from openr_core.config import component, count
 from openr_core.jobs import JobConfig
 from openr_core.runs import JsonlResults, Run
 from openr_core.types import LabelledExample, Problem, to_dict
@@ -33,8 +33,8 @@ class LabelJob(JobConfig):
     labeler: Any = component("labeler")
     generator: Any = component("generator", optional=True)
     split: str = "train"
-    limit: int | None = None
-    batch_size: int = 64
+    limit: int | None = count(None)
+    batch_size: int = count(64)
 
 
 def label_problems(run: Run, problems: Sequence[Problem], batch_size: int, folder: Path | None = None) -> JsonlResults:

@@ -54,7 +54,9 @@ class Entry:
             module_name, _, attr = self.target.partition(":")
             try:
                 obj = getattr(importlib.import_module(module_name), attr)
-            except Exception as e:  # ImportError, AttributeError, or anything the module raises
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # ImportError, AttributeError, anything the module raises, sys.exit
                 raise RegistryError(
                     f"{self.kind.key} '{self.name}' (from {self.dist}): cannot load "
                     f"'{self.target}': {type(e).__name__}: {e}"

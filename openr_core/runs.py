@@ -4,6 +4,11 @@ Every job writes ``config.yaml`` (the fully resolved config, defaults included) 
 starts. Re-running the same config into the same folder resumes: records already in
 ``*.jsonl`` files are kept and skipped. A different config in an existing folder is an error
 unless ``--fresh`` is given, so results of two configs never mix.
+
+A folder becomes a run folder when openr first writes into it: it gets a ``.openr-run`` marker
+listing what the folder held before (nothing, when openr created it). ``--fresh`` deletes only
+in a folder with that marker, and only what is not on that list; it never touches the current
+folder, a parent of it, or the home folder.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from openr_core.config import ComponentSpec, dump_yaml, unstructure
+from openr_core.config import ComponentSpec, dump_yaml, read_yaml, unstructure
 from openr_core.errors import ConfigError, DataError
 
 CONFIG_FILE = "config.yaml"
+MARKER_FILE = ".openr-run"
 
 
 def seed_everything(seed: int) -> None:
@@ -57,22 +63,21 @@ class Run:
         resolved = unstructure(config)
         resolved.pop("output_dir", None)
         config_path = output_dir / CONFIG_FILE
-        if fresh and output_dir.exists():
-            shutil.rmtree(output_dir)
+        if fresh:
+            clear_run_folder(output_dir)
+        claim_run_folder(output_dir)
         if config_path.exists():
-            import yaml
-
-            previous = yaml.safe_load(config_path.read_text()) or {}
+            try:
+                previous = read_yaml(config_path)
+            except ConfigError as e:
+                raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
             diff = _first_difference(previous, resolved)
             if diff:
                 raise ConfigError(
                     f"{output_dir}: holds results of a different config (first difference: {diff}); "
                     "use another --output or --fresh to start over"
                 )
-        output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = config_path.with_suffix(".tmp")
-        tmp.write_text(dump_yaml(resolved))
-        os.replace(tmp, config_path)
+        _write_atomically(config_path, dump_yaml(resolved))
         seed_everything(getattr(config, "seed", 0))
         return cls(config, output_dir)
 
@@ -118,6 +123,81 @@ class Run:
         for component in self._built.values():
             component.close()
         self._built.clear()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def claim_run_folder(output_dir: Path) -> None:
+    """Create ``output_dir`` (or adopt an existing folder) and mark it as a run folder.
+
+    The marker lists what an adopted folder already held, so ``--fresh`` leaves it alone. An
+    unmarked folder holding a ``config.yaml`` is refused: that file is not openr's to replace.
+    """
+    marker = output_dir / MARKER_FILE
+    if marker.is_file():
+        return
+    if output_dir.exists() or output_dir.is_symlink():
+        if not output_dir.is_dir():
+            raise ConfigError(f"{output_dir}: the output folder is a file (or a broken link), not a folder")
+        try:
+            before = sorted(p.name for p in output_dir.iterdir())
+        except OSError as e:
+            raise ConfigError(f"{output_dir}: cannot read the output folder: {e.strerror or e}") from None
+        if CONFIG_FILE in before:
+            raise ConfigError(
+                f"{output_dir}: holds a {CONFIG_FILE} that openr did not write (no {MARKER_FILE} marker); "
+                "choose another --output"
+            )
+    else:
+        before = []
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"{output_dir}: cannot create the output folder: {e.strerror or e}") from None
+    _write_atomically(marker, json.dumps({"written_by": "openr", "preexisting": before}, indent=1) + "\n")
+
+
+def clear_run_folder(output_dir: Path) -> None:
+    """``--fresh``: delete what openr made in run folder ``output_dir``; refuse anything else in one line."""
+    if not (output_dir.exists() or output_dir.is_symlink()):
+        return
+    here = output_dir.resolve()
+    cwd = Path.cwd().resolve()
+    if here == cwd or here in cwd.parents or here == Path.home().resolve():
+        raise ConfigError(
+            f"{output_dir}: --fresh never deletes the current folder, a parent of it or the home folder; "
+            "choose another --output"
+        )
+    marker = output_dir / MARKER_FILE
+    if not output_dir.is_dir() or not marker.is_file():
+        raise ConfigError(
+            f"{output_dir}: not an openr run folder (no {MARKER_FILE} marker), so --fresh deletes nothing; "
+            "choose another --output or delete it yourself"
+        )
+    try:
+        keep = json.loads(marker.read_text())["preexisting"]
+        if not (isinstance(keep, list) and all(isinstance(name, str) for name in keep)):
+            raise TypeError
+    except (OSError, ValueError, TypeError, KeyError):
+        raise ConfigError(f"{marker}: unreadable run-folder marker, so --fresh deletes nothing") from None
+    keep = {*keep, MARKER_FILE}
+    try:
+        for path in output_dir.iterdir():
+            if path.name in keep:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    except OSError as e:
+        raise ConfigError(f"{output_dir}: --fresh could not delete {e.filename}: {e.strerror or e}") from None
 
 
 class JsonlResults:

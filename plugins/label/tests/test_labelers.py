@@ -1,11 +1,16 @@
 import math
+import re
 
+import attrs
 import pytest
+import yaml
 
-from openr_core import Completion, ConfigError, GenerationResult, LabelledExample, get_component
+from openr_core import Completion, ConfigError, GenerationResult, Generator, LabelledExample, get_component, hookimpl
+from openr_core import plugins as plugins_module
+from openr_core.plugins import Plugins
 from openr_label.common import first_error_of
 from openr_label.consensus import ConsensusLabeler
-from openr_label.judge import parse_verdict
+from openr_label.judge import JudgeLabeler, parse_verdict
 from openr_label.mc import MCLabeler
 from openr_label.omegaprm import OmegaPRMLabeler, selection_score
 
@@ -237,19 +242,108 @@ def test_consensus_sections_are_validated_like_components(first, where):
         get_component("labeler", "consensus", second={"type": "omegaprm", "k": 0})
 
 
-@pytest.mark.parametrize("cls", [MCLabeler, OmegaPRMLabeler])
-def test_rollouts_come_from_the_completer_and_solutions_from_the_generator(toy, monkeypatch, cls):
-    import openr_core
+class Completer(Generator):
+    """A registered generator whose section names a ``model``; rollouts are scripted."""
 
-    completer, built = toy.Generator(), []
-    monkeypatch.setattr(openr_core, "get_component", lambda kind, type, **kw: built.append((kind, type, kw)) or completer)
+    instances: list = []
+    scripted_class: type | None = None  # the toy's ScriptedGenerator (set by the fixture)
+
+    @attrs.frozen
+    class Config:
+        model: str
+
+    def __init__(self, config=None, **fields):
+        super().__init__(config, **fields)
+        self.scripted = Completer.scripted_class()
+        Completer.instances.append(self)
+
+    def generate(self, requests):
+        return self.scripted.generate(requests)
+
+
+class CompleterPlugin:
+    @hookimpl
+    def register_generators(self, register):
+        register("scripted", Completer)
+
+
+@pytest.fixture
+def with_completer(monkeypatch, toy):
+    """The installed plugins plus generator 'scripted' (a :class:`Completer`)."""
+    Completer.scripted_class = toy.Generator
+    loaded = Plugins(strict=True).load_entry_points()
+    assert loaded.register(CompleterPlugin(), "completer-tests")
+    monkeypatch.setattr(plugins_module, "_plugins", loaded)
+    Completer.instances.clear()
+    return loaded
+
+
+@pytest.mark.parametrize("cls", [MCLabeler, OmegaPRMLabeler])
+def test_rollouts_come_from_the_completer_and_solutions_from_the_generator(toy, with_completer, cls):
     sampler = toy.Generator({"p0": [toy.solution(4, 2)], "p1": [toy.solution(3, -1)]})
     labeler = cls(n_solutions=1, k=2, completer={"type": "scripted", "model": "m"})
+    assert Completer.instances == []  # built on first use
     out = list(labeler.label(toy.task.load("train", 2), task=toy.task, generator=sampler))
     assert [first_error_of(e.labels) for e in out] == [2, -1]
-    assert built == [("generator", "scripted", {"model": "m"})]  # built once, from the section
+    [completer] = Completer.instances  # built once, from the section
+    assert completer.config.model == "m"
     assert sampler.requests and all(r.prompt.endswith(":p0\n") or r.prompt.endswith(":p1\n") for r in sampler.requests)
-    assert completer.requests and not any(r.prompt.endswith(("p0\n", "p1\n")) for r in completer.requests)
+    assert completer.scripted.requests and not any(r.prompt.endswith(("p0\n", "p1\n")) for r in completer.scripted.requests)
     labeler.close()
-    with pytest.raises(ValueError, match="completer"):
-        cls(completer="transformers")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"type": "transformers", "modle": "x"}, "completer.modle: unknown key (did you mean 'model'?)"),
+        ("transformers", "completer.model: required key is missing"),
+        ({"type": "scripted"}, "completer.model: required key is missing"),
+        ({"type": "scripted", "model": 3}, "completer.model: expected a string, got an integer 3"),
+        ({"type": "nope", "model": "m"}, "completer.type: unknown generator 'nope'"),
+        (["scripted"], "completer: expected a generator section like {type: NAME, ...}, got a list"),
+    ],
+)
+def test_nested_generator_sections_are_checked_like_top_level_ones(with_completer, section, message):
+    for cls in (MCLabeler, OmegaPRMLabeler):
+        with pytest.raises(ConfigError) as info:
+            cls(completer=section)
+        assert str(info.value) == f"{cls.__name__}: {message}" or str(info.value).startswith(f"{cls.__name__}: {message}")
+    with pytest.raises(ConfigError, match=re.escape(f"critic{message.removeprefix('completer')}")):
+        JudgeLabeler(critic=section)
+
+
+def test_python_fields_are_checked_like_yaml(with_completer):
+    with pytest.raises(ConfigError, match=r"^MCLabeler: temperature: expected a number, got a string 'hot'$"):
+        MCLabeler(temperature="hot")
+    with pytest.raises(ConfigError, match=r"^MCLabeler: temperature: expected a number"):
+        MCLabeler(MCLabeler.Config(temperature="hot"))
+    with pytest.raises(ConfigError, match=r"^OmegaPRMLabeler: k: must be >= 1: 0$"):
+        OmegaPRMLabeler(k=0)
+    with pytest.raises(ConfigError, match=r"^ConsensusLabeler: keep: 'both' is not one of 'first', 'second'$"):
+        ConsensusLabeler(keep="both")
+    assert MCLabeler(temperature=1).config.temperature == 1.0  # an int is a number, as in YAML
+
+
+def test_validate_checks_nested_sections(with_completer, tmp_path):
+    from click.testing import CliRunner
+
+    from openr_core.cli import cli
+
+    config = tmp_path / "label.yaml"
+    config.write_text("job: label\ntask: arith\nlabeler:\n  type: mc\n  completer: {type: transformers, modle: x}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"openr: error: {config}: labeler.completer.modle: unknown key")
+    config.write_text("job: label\ntask: arith\nlabeler:\n  type: consensus\n  second: {type: mc, kk: 2}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"openr: error: {config}: labeler.second.kk: unknown key")
+    config.write_text("job: label\ntask: arith\nlabeler: {type: consensus, first: {type: llm-judge, critic: scripted}}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config), "--show"])
+    assert result.exit_code == 2 and "labeler.first.critic.model: required key is missing" in result.stderr
+    config.write_text("job: label\ntask: arith\nlabeler: {type: consensus, first: {type: llm-judge, critic: {type: scripted, model: m}}}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config), "--show"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)["labeler"]
+    assert shown["first"]["critic"] == {"type": "scripted", "model": "m"}
+    assert shown["second"]["type"] == "omegaprm" and shown["second"]["k"] == 8  # the default section, resolved

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
 
 from openr_core import GenerationRequest, LabelledExample, Labeler, Problem, SamplingParams, Task
+from openr_core.config import ComponentSpec, component, count
 from openr_core.evaluation import stable_seed
 
 Steps = tuple[str, ...]
@@ -60,23 +62,17 @@ class RolloutConfig:
     """Fields every rollout-based labeller has: ``n_solutions`` sampled at ``temperature`` (up to
     ``max_tokens``) per problem are labelled with ``k`` rollouts per prefix at
     ``rollout_temperature`` (up to ``rollout_max_tokens``). ``completer``: an optional generator
-    section (``{type: ..., ...}``) the rollouts come from instead of the job's generator, which
-    still samples the solutions (Math-Shepherd's separate completer model)."""
+    section (``{type: ..., ...}``, checked like the job's) the rollouts come from instead of the
+    job's generator, which still samples the solutions (Math-Shepherd's separate completer model)."""
 
-    n_solutions: int = 4
+    n_solutions: int = count(4)
     temperature: float = 1.0
-    max_tokens: int = 96
-    k: int = 8
+    max_tokens: int = count(96)
+    k: int = count(8)
     rollout_temperature: float = 0.7
-    rollout_max_tokens: int = 96
-    completer: dict | None = None
+    rollout_max_tokens: int = count(96)
+    completer: Any = component("generator", optional=True)
     seed: int = 0
-
-    def __attrs_post_init__(self):
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got {self.k}")
-        if self.completer is not None and (not isinstance(self.completer, dict) or "type" not in self.completer):
-            raise ValueError(f"completer must be a generator section like {{type: transformers, ...}}, got {self.completer!r}")
 
 
 @attrs.define
@@ -195,16 +191,13 @@ class SolutionLabeler(Labeler):
         self.stats: Counter = Counter()
         self._own = None
 
-    def own_generator(self, spec: dict | None, generator):
-        """The generator built from ``spec`` (a generator section; built once, closed with the
-        labeller), or the job's ``generator`` when ``spec`` is None."""
+    def own_generator(self, spec: ComponentSpec | None, generator):
+        """The generator built from ``spec`` (a checked generator section; built once, closed with
+        the labeller), or the job's ``generator`` when ``spec`` is None."""
         if spec is None:
             return generator
         if self._own is None:
-            from openr_core import get_component
-
-            spec = dict(spec)
-            self._own = get_component("generator", spec.pop("type"), **spec)
+            self._own = spec.build()
         return self._own
 
     def completer(self, generator):

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component
+from openr_core.config import component, count
 from openr_core.errors import DataError
 from openr_core.jobs import JobConfig
 from openr_core.labelling import first_error_labels
@@ -32,11 +32,11 @@ class CompareJob(JobConfig):
     generator: Any = component("generator")
     labelers: Any = component("labeler", many=True)
     split: str = "test"
-    limit: int = 300
-    batch_size: int = 100
-    n_solutions: int = 4
+    limit: int = count(300)
+    batch_size: int = count(100)
+    n_solutions: int = count(4)
     temperature: float = 1.0
-    max_tokens: int = 96
+    max_tokens: int = count(96)
     cache: bool = True
 
 

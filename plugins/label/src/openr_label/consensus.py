@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import attrs
 
-from openr_core import LabelledExample, Labeler
+from openr_core import ConfigError, LabelledExample, Labeler
+from openr_core.config import component
 from openr_label.common import first_error_of
-
-
-def _build(spec: dict, where: str) -> Labeler:
-    from openr_core import get_component
-
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ValueError(f"consensus: {where} must be a labeler section like {{type: mc, ...}}, got {spec!r}")
-    rest = {k: v for k, v in spec.items() if k != "type"}
-    return get_component("labeler", spec["type"], **rest)
-
-
-def _check(spec, where: str) -> None:
-    """Resolve a sub-labeller section as ``openr validate`` resolves a component (registered type,
-    known keys, value types); raise ValueError with the path on the first problem."""
-    from openr_core import ConfigError, get_plugins
-    from openr_core.config import Where, structure_component
-
-    try:
-        structure_component("labeler", spec, Where("consensus", (where,)), get_plugins())
-    except ConfigError as e:
-        raise ValueError(str(e).removeprefix("consensus: ")) from None
 
 
 def agree(first: LabelledExample, second: LabelledExample) -> bool:
@@ -38,18 +20,12 @@ def agree(first: LabelledExample, second: LabelledExample) -> bool:
 class ConsensusConfig:
     """``first`` samples and labels solutions; ``second`` (which must have ``label_solutions``)
     labels the same solutions; an example is kept when both put the first error at the same step.
-    Both sections are checked like any component section (so ``openr validate`` checks them).
-    ``keep``: which labeller's labels (and soft labels) the kept example carries."""
+    Both are labeller sections, checked like any component section (so ``openr validate`` checks
+    them). ``keep``: which labeller's labels (and soft labels) the kept example carries."""
 
-    first: dict = attrs.field(factory=lambda: {"type": "mc"})
-    second: dict = attrs.field(factory=lambda: {"type": "omegaprm"})
-    keep: str = "first"
-
-    def __attrs_post_init__(self):
-        _check(self.first, "first")
-        _check(self.second, "second")
-        if self.keep not in ("first", "second"):
-            raise ValueError(f"keep must be 'first' or 'second', got {self.keep!r}")
+    first: Any = component("labeler", default="mc")
+    second: Any = component("labeler", default="omegaprm")
+    keep: Literal["first", "second"] = "first"
 
 
 class ConsensusLabeler(Labeler):
@@ -59,10 +35,10 @@ class ConsensusLabeler(Labeler):
 
     def __init__(self, config=None, **fields):
         super().__init__(config, **fields)
-        self.first = _build(self.config.first, "first")
-        self.second = _build(self.config.second, "second")
+        self.first = self.config.first.build()
+        self.second = self.config.second.build()
         if not hasattr(self.second, "label_solutions"):
-            raise ValueError(f"consensus: second labeler {self.config.second['type']!r} cannot label given solutions")
+            raise ConfigError(f"consensus: second: labeler {self.config.second.type!r} cannot label given solutions")
         self.stats = {"candidates": 0, "kept": 0}
 
     def close(self) -> None:

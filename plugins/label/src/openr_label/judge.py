@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import attrs
 
 from openr_core import GenerationRequest, LabelledExample, SamplingParams
+from openr_core.config import component, count
 from openr_label.common import SolutionLabeler, labels_from_first_error
 
 DEFAULT_TEMPLATE = (
@@ -51,16 +53,16 @@ def parse_verdict(text: str, n_steps: int) -> int | None:
 class JudgeConfig:
     """``n_solutions`` sampled at ``temperature`` per problem are judged; the critic sees
     ``template`` (fields ``{question}``, ``{steps}`` = "Step i: ..." lines) and answers greedily
-    within ``judge_max_tokens``. ``critic``: an optional generator section (``{type: ..., ...}``)
-    used instead of the job's generator."""
+    within ``judge_max_tokens``. ``critic``: an optional generator section (``{type: ..., ...}``,
+    checked like the job's) used instead of the job's generator."""
 
-    n_solutions: int = 4
+    n_solutions: int = count(4)
     temperature: float = 1.0
-    max_tokens: int = 96
+    max_tokens: int = count(96)
     template: str = DEFAULT_TEMPLATE
-    judge_max_tokens: int = 24
+    judge_max_tokens: int = count(24)
     judge_temperature: float = 0.0
-    critic: dict | None = None
+    critic: Any = component("generator", optional=True)
     seed: int = 0
 
 

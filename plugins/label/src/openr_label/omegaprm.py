@@ -49,6 +49,7 @@ from typing import Literal
 import attrs
 
 from openr_core import LabelledExample
+from openr_core.config import count
 from openr_label.common import RolloutCache, RolloutConfig, SolutionLabeler, labels_from_first_error
 
 
@@ -62,18 +63,13 @@ class OmegaPRMConfig(RolloutConfig):
     (the paper's midpoint first) or ``exponential`` (prefixes of 1, 2, 4, ... steps, then bisect)."""
 
     search: Literal["binary", "exponential"] = "binary"
-    search_budget: int | None = None
+    search_budget: int | None = count(None, minimum=0)
     search_correct: bool = True
     reuse_rollouts: bool = True
     alpha: float = 0.5
     beta: float = 0.9
     length_scale: float = 500.0
     c_puct: float = 0.125
-
-    def __attrs_post_init__(self):
-        super().__attrs_post_init__()
-        if self.search_budget is not None and self.search_budget < 0:
-            raise ValueError(f"search_budget must be >= 0, got {self.search_budget}")
 
 
 def selection_score(mc: float, length: float, n_branch: int, n_total: int, *, alpha: float = 0.5,
