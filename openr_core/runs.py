@@ -221,10 +221,12 @@ class JsonlResults:
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{self.path}: line {line_no} is not valid JSON: {e.msg}") from None
+            except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
+                raise DataError(f"{self.path}: line {line_no} is not valid JSON: {getattr(e, 'msg', e)}") from None
             if not isinstance(record, dict) or self.key not in record:
                 raise DataError(f"{self.path}: line {line_no} has no '{self.key}' field")
+            if isinstance(record[self.key], (dict, list)):
+                raise DataError(f"{self.path}: line {line_no}: '{self.key}' must be a string or a number")
             self._records[record[self.key]] = record
         if tail:  # a last line without its newline was cut short by a kill
             with open(self.path, "r+b") as f:

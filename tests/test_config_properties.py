@@ -18,7 +18,8 @@ from openr_core.config import Where, apply_overrides, read_yaml, structure
 from openr_core.errors import ConfigError
 from openr_core.evaluation import EvaluateJob
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CLI_SETTINGS = settings(SETTINGS, max_examples=40)  # a whole `openr validate` per example
 
 FIELDS = ["job", "seed", "output_dir", "task", "generator", "split", "limit", "n", "temperature", "top_p",
           "max_tokens", "batch_size", "type", "repeat", "size", "model", "mode", "stop", "nested", "depth"]
@@ -128,7 +129,7 @@ def test_apply_overrides_any_overrides(plugins, data, overrides, raw_items):
     _structure(result, plugins)
 
 
-@SETTINGS
+@CLI_SETTINGS
 @given(yamlish, st.lists(st.tuples(override_paths, override_values).map("=".join), max_size=3))
 def test_validate_command_any_file(plugins, invoke, text, overrides):
     with tempfile.TemporaryDirectory() as folder:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import attrs
 
 from openr_core import DataError, GenerationRequest, LabelledExample, Labeler, RewardModel, SamplingParams, StepScores
+from openr_core.config import count
 from openr_core.evaluation import stable_seed
 from openr_core.labelling import first_error_labels
 from openr_arith import problems as P
@@ -16,9 +17,9 @@ from openr_arith import problems as P
 class ArithTruthConfig:
     """Sample ``n`` solutions per problem at each temperature, label each step exactly."""
 
-    n: int = 4
+    n: int = count(4)
     temperatures: tuple[float, ...] = (0.7, 1.0)
-    max_tokens: int = 96
+    max_tokens: int = count(96)
     include_reference: bool = False
     dedupe: bool = True
     seed: int = 0

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component
+from openr_core.config import component, count
 from openr_core.jobs import JobConfig
 from openr_core.labelling import label_problems, read_labels
 from openr_core.runs import Run
@@ -31,18 +31,18 @@ class EvalPRMJob(JobConfig):
     reward_model: Any = component("reward_model")
     data: list[str] = attrs.field(factory=list)
     format: str = "processbench"
-    limit: int | None = None
+    limit: int | None = count(None)
     task: Any = component("task", optional=True)
     generator: Any = component("generator", optional=True)
     labeler: Any = component("labeler", optional=True)
     split: str = "test"
-    problems: int = 300
+    problems: int = count(300)
     threshold: float | None = 0.5
     dev_data: list[str] = attrs.field(factory=list)
     dev_split: str = "dev"
-    dev_problems: int = 200
+    dev_problems: int = count(200, minimum=0)
     reducer: str = "min"
-    batch_size: int = 64
+    batch_size: int = count(64)
 
 
 def subsets(config: EvalPRMJob, run: Run, dev: bool = False) -> dict[str, list[LabelledExample]]:

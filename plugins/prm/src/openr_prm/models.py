@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 
 from openr_core import RewardModel, ScoreRequest, StepScores
+from openr_core.config import count
 
 
 @attrs.frozen
@@ -22,8 +23,8 @@ class CommonConfig:
     tokenizer: str | None = None
     prompt_template: str = "{question}\n"
     join: str = "\n"
-    batch_size: int = 64
-    max_length: int = 4096
+    batch_size: int = count(64)
+    max_length: int = count(4096)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     trust_remote_code: bool = False

@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
+from openr_core.config import count
 
 
 @attrs.frozen
@@ -65,11 +66,11 @@ class PRMTrainerConfig:
     dev_data: tuple[str, ...] = ()
     format: str = "openr"
     split: str = "train"
-    problems: int = 2000
+    problems: int = count(2000)
     dev_split: str = "dev"
-    dev_problems: int = 200
-    steps: int = 500
-    batch_size: int = 32
+    dev_problems: int = count(200, minimum=0)
+    steps: int = count(500)
+    batch_size: int = count(32)
     lr: float = 1e-3
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     min_lr_ratio: float = 0.1
@@ -100,9 +101,9 @@ class PRMTrainerConfig:
     augment_delta_end: int | None = None
     augment_labels: Literal["verifier", "labeler"] = "verifier"
     augment_pool: int = 4000
-    log_every: int = 20
-    eval_every: int = 100
-    max_length: int = 4096
+    log_every: int = count(20)
+    eval_every: int = count(100, minimum=0)
+    max_length: int = count(4096)
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
     threads: int | None = None

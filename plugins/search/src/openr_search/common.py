@@ -14,6 +14,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Budget, GenerationRequest, Problem, SamplingParams, ScoreRequest, Solution, Task
+from openr_core.config import count
 from openr_core.evaluation import vote
 
 
@@ -25,9 +26,9 @@ class SearchConfig:
     n: int = 16
     temperature: float = 1.0
     top_p: float = 1.0
-    max_tokens: int = 256
-    step_max_tokens: int = 64
-    max_steps: int = 16
+    max_tokens: int = count(256)
+    step_max_tokens: int = count(64)
+    max_steps: int = count(16)
     reducer: Literal["min", "last", "mean", "product"] = "min"
     selection: Literal["max", "majority", "weighted"] = "max"
     seed: int = 0

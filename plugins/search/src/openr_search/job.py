@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component
+from openr_core.config import component, count
 from openr_core.jobs import JobConfig
 from openr_core.runs import Run
 from openr_core.types import to_dict
@@ -29,8 +29,8 @@ class SearchJob(JobConfig):
     reward_model: Any = component("reward_model", optional=True)
     searchers: list = component("searcher", many=True)
     split: str = "test"
-    limit: int | None = None
-    batch_size: int = 100
+    limit: int | None = count(None)
+    batch_size: int = count(100)
     plot: bool = True
 
 

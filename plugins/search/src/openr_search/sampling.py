@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import attrs
 
 from openr_core import Problem, SearchResult, Searcher
+from openr_core.config import count
 from openr_search.common import Round, SearchConfig, choose, reduce_scores, solution
 
 
@@ -23,7 +24,7 @@ def _results(task, problems, rnd: Round, candidates, chosen, extra=None) -> list
 
 @attrs.frozen
 class GreedyConfig:
-    max_tokens: int = 256
+    max_tokens: int = count(256)
 
 
 class Greedy(Searcher):
