@@ -213,15 +213,9 @@ def check_config(cls: type, value: Any, name: str) -> Any:
     YAML section: the instance of ``cls`` it describes, or ConfigError naming ``name``."""
     if not attrs.has(cls):
         return cls(**value) if isinstance(value, dict) else value
-    if isinstance(value, cls):
-        value = _fields_of(value)
-    elif not isinstance(value, dict):
+    if not isinstance(value, (dict, cls)):  # something else entirely (a test double): left alone
         return value
     return structure(cls, value, Where(name), None)
-
-
-def _fields_of(instance: Any) -> dict:
-    return {f.name: getattr(instance, f.name) for f in attrs.fields(type(instance)) if f.init}
 
 
 def _validator_message(error: ValueError, where: Where, fields: typing.Iterable[str]) -> str:
@@ -241,8 +235,8 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
     """
     if data is None:
         data = {}
-    if attrs.has(type(data)) and isinstance(data, cls):  # an instance built in Python: check it too
-        data = _fields_of(data)
+    if isinstance(data, cls):  # an instance built in Python: checked field by field too
+        data = {f.name: getattr(data, f.name) for f in attrs.fields(cls) if f.init}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {_type_name(data)}")
     fields = {f.name: f for f in attrs.fields(cls) if f.init}
