@@ -106,7 +106,7 @@ def ls(kind):
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a config value.")
 @click.option("--show", is_flag=True, help="Print the fully resolved config.")
 @click.pass_context

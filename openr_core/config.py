@@ -129,7 +129,7 @@ def parse_yaml(text: str, source: str) -> Any:
     """``yaml.safe_load(text)``, every failure (bad syntax, a date like 2024-02-30, nesting too deep,
     whatever PyYAML's constructors raise) turned into one ConfigError naming ``source``."""
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -139,6 +139,28 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except Exception as e:  # PyYAML's constructors: a date like 2024-02-30, an empty !!int, ...
         raise ConfigError(f"{source}: invalid YAML value: {type(e).__name__}: {_one_line(str(e))}") from None
+    _check_expanded_size(data, source)
+    return data
+
+
+MAX_VALUES = 1_000_000
+
+
+def _check_expanded_size(data: Any, source: str) -> None:
+    """Refuse what aliases blow up (``b: [*a, *a, ...]`` nested: a billion values) or loop
+    (``a: &a [*a]``): every later step walks the expanded tree."""
+    stack, seen = [(data, ())], 0
+    while stack:
+        node, ancestors = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(f"{source}: more than {MAX_VALUES:,} values once aliases are expanded")
+        if isinstance(node, (dict, list)):
+            if id(node) in ancestors:
+                raise ConfigError(f"{source}: an alias refers to a mapping or list that contains it")
+            inner = (*ancestors, id(node))
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, inner) for child in children)
 
 
 def _one_line(text: str) -> str:

@@ -80,7 +80,7 @@ def run_options(f):
     f = click.option("--fresh", is_flag=True, help="Delete the output folder first instead of resuming.")(f)
     f = click.option("--output", "-o", type=click.Path(), help="Output folder (default: config's output_dir, else runs/<config name>).")(f)
     f = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a config value; applied after the file, in order.")(f)
-    return click.argument("config", type=click.Path(dir_okay=False))(f)
+    return click.argument("config", type=click.Path())(f)
 
 
 def job_command(name: str, config_class: type, runner: Callable[[Any, Run], Any], help: str = "") -> click.Command:

@@ -5,10 +5,10 @@ starts. Re-running the same config into the same folder resumes: records already
 ``*.jsonl`` files are kept and skipped. A different config in an existing folder is an error
 unless ``--fresh`` is given, so results of two configs never mix.
 
-A folder becomes a run folder when openr first writes into it: it gets a ``.openr-run`` marker
-listing what the folder held before (nothing, when openr created it). ``--fresh`` deletes only
-in a folder with that marker, and only what is not on that list; it never touches the current
-folder, a parent of it, or the home folder.
+A run folder is one openr created, or found empty: it gets a ``.openr-run`` marker. openr
+writes into no other folder (one holding anything without the marker is refused), so
+everything in a run folder is openr's. ``--fresh`` empties a marked folder, and refuses any
+other; it never touches the current folder, a parent of it, or the home folder.
 """
 
 from __future__ import annotations
@@ -135,10 +135,10 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def claim_run_folder(output_dir: Path) -> None:
-    """Create ``output_dir`` (or adopt an existing folder) and mark it as a run folder.
+    """Create ``output_dir`` (or take an empty folder) and mark it as a run folder.
 
-    The marker lists what an adopted folder already held, so ``--fresh`` leaves it alone. An
-    unmarked folder holding a ``config.yaml`` is refused: that file is not openr's to replace.
+    A folder that holds anything and has no marker is refused: what is in it is not openr's to
+    write over, append to or delete.
     """
     marker = output_dir / MARKER_FILE
     if marker.is_file():
@@ -147,25 +147,24 @@ def claim_run_folder(output_dir: Path) -> None:
         if not output_dir.is_dir():
             raise ConfigError(f"{output_dir}: the output folder is a file (or a broken link), not a folder")
         try:
-            before = sorted(p.name for p in output_dir.iterdir())
+            held = sorted(p.name for p in output_dir.iterdir())
         except OSError as e:
             raise ConfigError(f"{output_dir}: cannot read the output folder: {e.strerror or e}") from None
-        if CONFIG_FILE in before:
+        if held:
             raise ConfigError(
-                f"{output_dir}: holds a {CONFIG_FILE} that openr did not write (no {MARKER_FILE} marker); "
-                "choose another --output"
+                f"{output_dir}: not an openr run folder (no {MARKER_FILE} marker) and not empty "
+                f"(holds {', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); choose a new or empty --output"
             )
     else:
-        before = []
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"{output_dir}: cannot create the output folder: {e.strerror or e}") from None
-    _write_atomically(marker, json.dumps({"written_by": "openr", "preexisting": before}, indent=1) + "\n")
+    _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
 
 
 def clear_run_folder(output_dir: Path) -> None:
-    """``--fresh``: delete what openr made in run folder ``output_dir``; refuse anything else in one line."""
+    """``--fresh``: empty run folder ``output_dir`` (all but its marker); refuse anything else in one line."""
     if not (output_dir.exists() or output_dir.is_symlink()):
         return
     here = output_dir.resolve()
@@ -175,22 +174,14 @@ def clear_run_folder(output_dir: Path) -> None:
             f"{output_dir}: --fresh never deletes the current folder, a parent of it or the home folder; "
             "choose another --output"
         )
-    marker = output_dir / MARKER_FILE
-    if not output_dir.is_dir() or not marker.is_file():
+    if not output_dir.is_dir() or not (output_dir / MARKER_FILE).is_file():
         raise ConfigError(
             f"{output_dir}: not an openr run folder (no {MARKER_FILE} marker), so --fresh deletes nothing; "
             "choose another --output or delete it yourself"
         )
     try:
-        keep = json.loads(marker.read_text())["preexisting"]
-        if not (isinstance(keep, list) and all(isinstance(name, str) for name in keep)):
-            raise TypeError
-    except (OSError, ValueError, TypeError, KeyError):
-        raise ConfigError(f"{marker}: unreadable run-folder marker, so --fresh deletes nothing") from None
-    keep = {*keep, MARKER_FILE}
-    try:
         for path in output_dir.iterdir():
-            if path.name in keep:
+            if path.name == MARKER_FILE:
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

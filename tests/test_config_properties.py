@@ -147,10 +147,13 @@ def test_validate_command_any_file(plugins, invoke, text, overrides):
 @pytest.mark.parametrize(
     "text",
     ["limit: 2024-02-30\n", "seed: 190:20:30\n", "a: &a [*a]\n", "x: !!python/object:os.system ls\n",
-     "[" * 5000 + "\n", "n: !!binary xyz\n", "<<: 3\n"],
+     "[" * 5000 + "\n", "n: !!binary xyz\n", "<<: 3\n", "generator: {type: rich, model: m, stop: &a [*a]}\n",
+     "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi"))],
+    ids=["bad-date", "sexagesimal", "self-alias", "python-tag", "deep", "binary", "bad-merge", "self-alias-in-list",
+         "billion-laughs"],
 )
 def test_known_constructor_failures_are_one_line(plugins, text):
-    """Cases hypothesis found once, kept as examples: bad dates, recursive aliases, deep nesting."""
+    """Cases found once, kept as examples: bad dates, recursive aliases, deep nesting, alias bombs."""
     value = _read(text.encode())
     if value is not None:
         _structure({"job": "evaluate", "task": "tiny", "generator": "echo", **value}, plugins)
@@ -159,3 +162,19 @@ def test_known_constructor_failures_are_one_line(plugins, text):
 def test_dates_and_bytes_are_not_strings(plugins):
     for value in (datetime.date(2024, 1, 1), b"test"):
         assert _structure({"job": "evaluate", "task": "tiny", "generator": "echo", "split": value}, plugins) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]\n", "an alias refers to a mapping or list that contains it"),
+        ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi")),
+         "more than 1,000,000 values once aliases are expanded"),
+    ],
+)
+def test_alias_loops_and_bombs_are_refused_before_anything_walks_them(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_yaml(path)
+    assert str(info.value) == f"{path}: {message}"

@@ -50,21 +50,32 @@ def test_fresh_refuses_a_folder_that_is_not_a_run_folder(plugins, invoke, write_
     assert _tree(mine) == before
 
 
-def test_fresh_in_an_adopted_folder_deletes_only_what_openr_wrote(plugins, invoke, write_config, tmp_path):
+def test_a_folder_holding_anything_without_the_marker_is_never_written(plugins, invoke, write_config, tmp_path):
     config = write_config(EVAL)
     folder = tmp_path / "shared"
     folder.mkdir()
+    (folder / "results.jsonl").write_text('{"id": "p0", "mine": true}')  # no newline: a kill would look like this
     (folder / "notes.txt").write_text("keep me")
+    before = _tree(folder)
+    for extra in ([], ["--fresh"]):
+        message = _one_line_error(invoke("run", config, "-o", str(folder), *extra))
+        assert message.startswith(f"{folder}: not an openr run folder (no {MARKER_FILE} marker)")
+        assert _tree(folder) == before and not (folder / MARKER_FILE).exists()
+
+
+def test_an_empty_folder_becomes_a_run_folder_and_fresh_does_not_follow_links(plugins, invoke, write_config, tmp_path):
+    config = write_config(EVAL)
+    folder = tmp_path / "empty"
+    folder.mkdir()
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "precious").write_text("keep me too")
+    (outside / "precious").write_text("keep me")
     assert invoke("run", config, "-o", str(folder)).exit_code == 0
-    assert {p.name for p in folder.iterdir()} == {"notes.txt", MARKER_FILE, "config.yaml", "results.jsonl", "summary.json"}
-    (folder / "link").symlink_to(outside, target_is_directory=True)  # made after openr's first run
+    assert {p.name for p in folder.iterdir()} == {MARKER_FILE, "config.yaml", "results.jsonl", "summary.json"}
+    (folder / "link").symlink_to(outside, target_is_directory=True)
     result = invoke("run", config, "-o", str(folder), "--set", "n=2", "--fresh")
     assert result.exit_code == 0, result.output
-    assert (folder / "notes.txt").read_text() == "keep me"
-    assert not (folder / "link").exists() and (outside / "precious").read_text() == "keep me too"
+    assert not (folder / "link").exists() and (outside / "precious").read_text() == "keep me"
     assert yaml.safe_load((folder / "config.yaml").read_text())["n"] == 2
 
 
@@ -76,10 +87,10 @@ def test_fresh_in_a_folder_openr_created_starts_over(plugins, invoke, write_conf
     (out / "checkpoints" / "step-1").write_text("x")
     assert invoke("run", config, "-o", str(out), "--set", "n=2", "--fresh").exit_code == 0
     assert not (out / "checkpoints").exists()
-    assert json.loads((out / MARKER_FILE).read_text())["preexisting"] == []
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.yaml", "results.jsonl", "summary.json"]
 
 
-@pytest.mark.parametrize("where", [".", "..", "~"])
+@pytest.mark.parametrize("where", [".", "..", "~", "/"])
 def test_fresh_never_deletes_cwd_a_parent_of_it_or_home(plugins, invoke, write_config, tmp_path, monkeypatch, where):
     config = write_config(EVAL)
     work = tmp_path / "home" / "project"
@@ -87,7 +98,9 @@ def test_fresh_never_deletes_cwd_a_parent_of_it_or_home(plugins, invoke, write_c
     monkeypatch.chdir(work)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     target = Path(where).expanduser()
-    assert invoke("run", config, "-o", str(target)).exit_code == 0  # writing there is fine (adopted)
+    for folder in (work, tmp_path / "home"):  # marked, as if openr had made them
+        (folder / MARKER_FILE).write_text('{"written_by": "openr"}\n')
+    (work / "code.py").write_text("print()")
     before = _tree(tmp_path)
     message = _one_line_error(invoke("run", config, "-o", str(target), "--fresh"))
     assert message.startswith(f"{target}: --fresh never deletes the current folder, a parent of it or the home folder")
@@ -438,4 +451,4 @@ def test_run_start_marks_the_folder_it_creates(plugins, tmp_path):
 
     config = structure(EvaluateJob, {"job": "evaluate", "task": "tiny", "generator": "echo"}, Where("t.yaml"), plugins)
     Run.start(config, tmp_path / "new")
-    assert json.loads((tmp_path / "new" / MARKER_FILE).read_text()) == {"written_by": "openr", "preexisting": []}
+    assert json.loads((tmp_path / "new" / MARKER_FILE).read_text()) == {"written_by": "openr"}
