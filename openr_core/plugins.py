@@ -98,6 +98,10 @@ class Plugins:
             if names & block or (allow is not None and not names & allow):
                 continue
             if self.pm.has_plugin(ep.name):
+                holder = self.info.get(ep.name)
+                if holder is not None and holder.dist != dist:  # not just a second load_entry_points()
+                    self._problem(f"plugin '{ep.name}' ({dist}) is not loaded: its entry-point name is taken by "
+                                  f"{holder.dist}", None)
                 continue
             try:
                 module = ep.load()
@@ -192,8 +196,9 @@ class Plugins:
         message = "; ".join(line.strip() for line in message.splitlines() if line.strip())  # one line
         if self.strict:
             raise PluginError(message) from error
-        self.problems.append(message)
-        print(f"openr: warning: {message}", file=sys.stderr)
+        if message not in self.problems:  # loading twice reports once
+            self.problems.append(message)
+            print(f"openr: warning: {message}", file=sys.stderr)
 
     def add_commands(self, cli) -> None:
         """Run every plugin's register_commands, the project's own first, isolating failures.

@@ -452,3 +452,18 @@ def test_run_start_marks_the_folder_it_creates(plugins, tmp_path):
     config = structure(EvaluateJob, {"job": "evaluate", "task": "tiny", "generator": "echo"}, Where("t.yaml"), plugins)
     Run.start(config, tmp_path / "new")
     assert json.loads((tmp_path / "new" / MARKER_FILE).read_text()) == {"written_by": "openr"}
+
+
+def test_an_entry_point_name_taken_by_another_distribution_is_reported(fake_dists, capsys):
+    fake_dists.add("openr-search", "search", FIRST_PARTY)
+    fake_dists.add("aaa-other", "search", SQUATTER)  # the same entry-point name, another distribution
+    plugins = Plugins(strict=False).load_entry_points()
+    assert plugins.info["search"].dist == "openr-search"
+    assert plugins.problems == ["plugin 'search' (aaa-other) is not loaded: its entry-point name is taken by openr-search"]
+    plugins.load_entry_points()  # loading again reports nothing new
+    assert len(plugins.problems) == 1
+
+
+def test_a_folder_given_as_config_is_one_line(plugins, invoke, tmp_path):
+    for command in ("validate", "run", "evaluate"):
+        assert _one_line_error(invoke(command, str(tmp_path))) == f"{tmp_path}: is a folder, not a config file"

@@ -347,3 +347,18 @@ def test_validate_checks_nested_sections(with_completer, tmp_path):
     shown = yaml.safe_load(result.stdout)["labeler"]
     assert shown["first"]["critic"] == {"type": "scripted", "model": "m"}
     assert shown["second"]["type"] == "omegaprm" and shown["second"]["k"] == 8  # the default section, resolved
+
+
+def test_consensus_second_must_label_given_solutions_at_validate_time(with_completer, tmp_path):
+    from click.testing import CliRunner
+
+    from openr_core.cli import cli
+
+    config = tmp_path / "label.yaml"
+    config.write_text("job: label\ntask: arith\nlabeler: {type: consensus, second: arith-truth}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"openr: error: {config}: labeler.second: must be a labeler that labels given "
+                                     "solutions; 'arith-truth' cannot")
+    with pytest.raises(ConfigError, match=r"^ConsensusLabeler: second: must be a labeler that labels given solutions"):
+        ConsensusLabeler(second="arith-truth")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
-from openr_core import ConfigError, LabelledExample, Labeler
+from openr_core import LabelledExample, Labeler
 from openr_core.config import component
 from openr_label.common import first_error_of
 
@@ -27,6 +27,11 @@ class ConsensusConfig:
     second: Any = component("labeler", default="omegaprm")
     keep: Literal["first", "second"] = "first"
 
+    @second.validator
+    def _labels_given_solutions(self, attribute, spec):
+        if not hasattr(spec.entry.load(), "label_solutions"):
+            raise ValueError(f"'second' must be a labeler that labels given solutions; {spec.type!r} cannot")
+
 
 class ConsensusLabeler(Labeler):
     """Consensus: keep only solutions whose first wrong step two labellers agree on."""
@@ -37,8 +42,6 @@ class ConsensusLabeler(Labeler):
         super().__init__(config, **fields)
         self.first = self.config.first.build()
         self.second = self.config.second.build()
-        if not hasattr(self.second, "label_solutions"):
-            raise ConfigError(f"consensus: second: labeler {self.config.second.type!r} cannot label given solutions")
         self.stats = {"candidates": 0, "kept": 0}
 
     def close(self) -> None:
