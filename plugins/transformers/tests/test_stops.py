@@ -15,7 +15,7 @@ SEP = replicas.SEPARATOR
 
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory):
-    return replicas.step_policy(tmp_path_factory.mktemp("bpe-policy"))
+    return replicas.step_policy_in(tmp_path_factory.getbasetemp())  # trained once per test session
 
 
 @pytest.fixture(scope="module")

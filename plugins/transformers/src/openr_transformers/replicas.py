@@ -70,6 +70,9 @@ def step_policy(out_dir: str | Path, steps: int = 120, seed: int = 0) -> Path:
     ``out_dir``; deterministic given ``seed``. Its greedy solutions end steps with merged tokens."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     data = solutions(256, seed)
     tokenizer = llama3_tokenizer([p + s for p, s in data])
@@ -99,6 +102,15 @@ def step_policy(out_dir: str | Path, steps: int = 120, seed: int = 0) -> Path:
     out = Path(out_dir)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    return out
+
+
+def step_policy_in(folder: str | Path) -> Path:
+    """:func:`step_policy` with its defaults in ``folder/bpe-step-policy``, trained only if that
+    folder is not complete yet (test modules of one session share it)."""
+    out = Path(folder) / "bpe-step-policy"
+    if not (out / "model.safetensors").exists() or not (out / "tokenizer.json").exists():
+        step_policy(out)
     return out
 
 

@@ -36,6 +36,7 @@ _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 class VocabularyTexts:
     texts: list[str]  # every token id's text after another token ("" for skipped special tokens)
     silent: torch.Tensor  # bool per id: decodes to no text (special tokens)
+    plans: dict = attrs.field(factory=dict)  # stop tuple -> StopPlan, computed once
 
 
 @attrs.frozen(eq=False)
@@ -76,9 +77,15 @@ def vocabulary_texts(tokenizer) -> VocabularyTexts:
 
 
 def plan(tokenizer, stops: tuple[str, ...], table: VocabularyTexts | None = None) -> StopPlan:
-    """How to detect ``stops`` with ``tokenizer`` (see the module docstring)."""
+    """How to detect ``stops`` with ``tokenizer`` (see the module docstring); computed once per
+    tokenizer and stop tuple."""
     table = table or vocabulary_texts(tokenizer)
-    texts, stops = table.texts, tuple(s for s in stops if s)
+    if stops not in table.plans:
+        table.plans[stops] = _plan(tokenizer, tuple(s for s in stops if s), table.texts)
+    return table.plans[stops]
+
+
+def _plan(tokenizer, stops: tuple[str, ...], texts: list[str]) -> StopPlan:
     max_bytes = max((len(s.encode()) for s in stops), default=0)
     ids = _exact_ids(tokenizer, stops, texts)
     if ids is not None:
