@@ -19,7 +19,7 @@ def require_vllm():
         pytest.skip("vllm is not installed (scripts/setup.sh installs it)")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def vllm_installed():
     require_vllm()
 

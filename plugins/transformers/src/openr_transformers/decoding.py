@@ -17,9 +17,11 @@ import attrs
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from openr_core.tokenizing import encode_prompts
 from openr_core.types import Completion, GenerationRequest, GenerationResult
 from openr_transformers import llama_decode
 from openr_transformers.sampling import RowState
+from openr_transformers.stops import StopPlan, plan, vocabulary_texts
 
 
 
@@ -33,7 +35,7 @@ class _Row:
     stop: tuple[str, ...]
     logprobs: bool
     rng: torch.Generator | None
-    stop_ids: frozenset[int] | None = None  # when every stop string is exactly one token
+    stop_plan: StopPlan | None = None  # how its stop strings are detected
     tokens: list[int] = attrs.field(factory=list)
     token_logprobs: list[float] = attrs.field(factory=list)
     text: str | None = None
@@ -215,7 +217,7 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
     device = next(model.parameters()).device
     # with prefix reuse each distinct prompt is encoded once; without, once per row
     prompts = list(dict.fromkeys(row.prompt for row in rows)) if prefix_reuse else [row.prompt for row in rows]
-    ids_of = tokenizer(prompts)["input_ids"]
+    ids_of = encode_prompts(tokenizer, prompts)
     hashes = [_prefix_hashes(x) for x in ids_of]
     # cached KV of earlier calls: every prompt encodes its last `window` tokens, the rest comes from the store
     found = [store.lookup(x, h) if store is not None else None for x, h in zip(ids_of, hashes)]
@@ -271,8 +273,9 @@ def _decode_chunk(model, tokenizer, rows: list[_Row], eos: set[int], max_positio
         state = _CopiedPrefix(model, layers, attention, index, capacity)
     logits = out.logits[:, -1, :][index]
     next_pos = positions[index, -1] + 1
+    silent = vocabulary_texts(tokenizer).silent if any(row.stop_plan for row in rows) else None
     state_rows = RowState(rows, limits, eos, logits.shape[-1], logits.dtype,
-                          lambda t: tokenizer.decode(t, skip_special_tokens=True), device)
+                          lambda t: tokenizer.decode(t, skip_special_tokens=True), device, silent)
     cache = torch.arange(len(rows))  # the row in each cache row (finished ones stay until compaction)
     live = torch.arange(len(rows))  # cache rows still decoding
     while True:
@@ -357,31 +360,18 @@ def _finish(row: _Row, tokenizer, eos: set[int]) -> Completion:
     return Completion(text, len(row.tokens), row.stop_reason, tuple(row.token_logprobs) if row.logprobs else None, matched)
 
 
-def _single_token_stops(tokenizer, stops: tuple[str, ...], cache: dict) -> frozenset[int] | None:
-    """Ids of the stop strings when each is exactly one token (and that token decodes to it)."""
-    if stops not in cache:
-        ids = set()
-        for stop in stops:
-            encoded = tokenizer(stop, add_special_tokens=False)["input_ids"]
-            if len(encoded) != 1 or tokenizer.decode(encoded) != stop:
-                cache[stops] = None
-                break
-            ids.add(encoded[0])
-        else:
-            cache[stops] = frozenset(ids)
-    return cache[stops]
-
-
 def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_size: int = 256,
              prefix_reuse: bool = True, store: KVStore | None = None) -> list[GenerationResult]:
     """``store``: KV of earlier calls to continue from (and to add this call's sequences to)."""
     rows = _rows(requests)
     if store is not None:
         store.check(model)
-    cache: dict = {}
+    plans: dict = {}
     for row in rows:
         if row.stop:
-            row.stop_ids = _single_token_stops(tokenizer, row.stop, cache)
+            if row.stop not in plans:
+                plans[row.stop] = plan(tokenizer, row.stop)
+            row.stop_plan = plans[row.stop]
     eos = _eos_ids(model, tokenizer)
     max_positions = getattr(model.config, "max_position_embeddings", None)
     llama = llama_decode.load(model) if llama_decode.supports(model) else None
@@ -394,6 +384,6 @@ def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_s
     results = []
     for r, request in enumerate(requests):
         if request.prompt not in prompt_tokens:
-            prompt_tokens[request.prompt] = len(tokenizer(request.prompt)["input_ids"])
+            prompt_tokens[request.prompt] = len(encode_prompts(tokenizer, [request.prompt])[0])
         results.append(GenerationResult(tuple(by_request[r]), prompt_tokens[request.prompt]))
     return results

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-STOP_WINDOW = 8  # tokens decoded to look for a multi-token stop string after each new token
 BLOCK = 16  # uniforms drawn from a row's generator at a time
 
 
@@ -38,11 +37,13 @@ def pick(logits: torch.Tensor, temps: torch.Tensor, top_p: torch.Tensor, u: torc
 
 
 class RowState:
-    """``rows`` (objects with ``temperature``, ``top_p``, ``rng``, ``logprobs``, ``stop``,
-    ``stop_ids``) decoded together for at most ``limits[i]`` tokens each; ``eos``: token ids that
-    end every row; ``decode``: token ids -> text, for stop strings longer than one token."""
+    """``rows`` (objects with ``temperature``, ``top_p``, ``rng``, ``logprobs``, ``stop`` and
+    ``stop_plan``, a :class:`~openr_transformers.stops.StopPlan` or None) decoded together for at
+    most ``limits[i]`` tokens each; ``eos``: token ids that end every row; ``decode``: token ids
+    -> text; ``silent``: bool per token id, decodes to no text (for stop strings matched on text)."""
 
-    def __init__(self, rows, limits: list[int], eos: set[int], vocab: int, dtype: torch.dtype, decode, device=None):
+    def __init__(self, rows, limits: list[int], eos: set[int], vocab: int, dtype: torch.dtype, decode, device=None,
+                 silent: torch.Tensor | None = None):
         self.rows, self.decode, self.step = rows, decode, 0
         n = len(rows)
         # as the rows' own floats rounded to the logits' dtype, then computed in float32
@@ -52,14 +53,26 @@ class RowState:
         self.all_sampled, self.any_sampled = bool(self.sampled.all()), bool(self.sampled.any())
         self.logprobs = any(r.logprobs for r in rows)
         self.limits = torch.tensor(limits)
-        # tokens that end a row: the end tokens, and each row's single-token stop strings (-1 pads);
-        # kept per row, not as a rows x vocabulary mask (1024 rows of a 150k vocabulary: 150 MB)
+        # tokens that end a row: the end tokens, and each row's stop tokens where matching ids is
+        # exact (-1 pads); kept per row, not as a rows x vocabulary mask (1024 rows of a 150k
+        # vocabulary: 150 MB)
         self.eos = torch.tensor(sorted(t for t in eos if 0 <= t < vocab), dtype=torch.long)
-        own = [sorted(t for t in (r.stop_ids or ()) if 0 <= t < vocab) for r in rows]
+        own = [sorted(t for t in (r.stop_plan.ids or ()) if 0 <= t < vocab) if r.stop_plan else [] for r in rows]
         self.stop_ids = torch.full((n, max(1, max(map(len, own), default=0))), -1, dtype=torch.long)
         for i, ids in enumerate(own):
             self.stop_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        self.text_stops = {i for i, r in enumerate(rows) if r.stop_ids is None and r.stop}
+        # stops matched on text: a row decodes its tail only after a token that can complete one
+        text_plans = {id(r.stop_plan): r.stop_plan for r in rows if r.stop_plan and r.stop_plan.ids is None}
+        self.text_rows = None
+        if text_plans:
+            self.text_rows = torch.tensor([bool(r.stop_plan) and r.stop_plan.ids is None for r in rows])
+            self.candidates = torch.zeros(vocab, dtype=torch.bool)
+            for p in text_plans.values():
+                size = min(vocab, len(p.candidates))
+                self.candidates[:size] |= p.candidates[:size]
+            self.silent = torch.ones(vocab, dtype=torch.bool)  # ids beyond the tokenizer decode to nothing
+            size = min(vocab, len(silent))
+            self.silent[:size] = silent[:size]
         self.tokens = torch.zeros((n, max(limits)), dtype=torch.long)
         self.token_logprobs = torch.zeros((n, max(limits))) if self.logprobs else None
         self.uniforms = torch.zeros((n, BLOCK))
@@ -95,13 +108,28 @@ class RowState:
             logp = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens.to(logits.device).unsqueeze(1)).squeeze(1)
             self.token_logprobs[ids, s] = logp.cpu()
         stopped = torch.isin(tokens, self.eos) | (self.stop_ids[ids] == tokens.unsqueeze(1)).any(1)
-        if self.text_stops:
-            for b, i in enumerate(ids.tolist()):
-                if i in self.text_stops and not stopped[b]:
-                    text = self.decode(self.tokens[i, max(0, s + 1 - STOP_WINDOW): s + 1].tolist())
-                    stopped[b] = any(stop in text for stop in self.rows[i].stop)
+        if self.text_rows is not None:
+            check = self.text_rows[ids] & self.candidates[tokens] & ~stopped
+            if check.any():
+                for b in check.nonzero().squeeze(1).tolist():
+                    stopped[b] = self._stop_in_tail(int(ids[b]), s + 1)
         self.step = s + 1
         return stopped | (self.limits[ids] <= s + 1), stopped
+
+    def _stop_in_tail(self, i: int, length: int) -> bool:
+        """Whether row ``i``'s last tokens (``length`` generated so far) decode to a text holding
+        one of its stops: enough of them that every stop fits after the first (see StopPlan)."""
+        plan, row = self.rows[i].stop_plan, self.tokens[i, :length]
+        need = plan.max_bytes + 1
+        k = need
+        while True:
+            k = min(k, length)
+            loud = int((~self.silent[row[length - k:]]).sum())
+            if loud >= need or k == length:
+                break
+            k += need - loud
+        text = self.decode(row[length - k:].tolist())
+        return any(stop in text for stop in plan.stops)
 
     def finish(self, ids: list[int], stopped: list[bool]) -> None:
         """Write the generated tokens (and log-probs, stop reason) of finished rows ``ids`` to the rows."""

@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from openr_core.errors import ConfigError, DataError
 from openr_core.paths import resolve_location
 from openr_core.types import GenerationRequest, SamplingParams
+from openr_core.tokenizing import encode_prompts
 from openr_transformers.loading import DTYPES, load_causal_lm, load_tokenizer, pick_device
 
 
@@ -44,7 +45,7 @@ def load_pairs(config, run) -> list[tuple[str, str]]:
 
 def encode(pairs, tokenizer, max_length: int) -> list[tuple[list[int], int]]:
     """Token ids of prompt + completion + EOS, and how many of them belong to the prompt."""
-    prompts = tokenizer([p for p, _ in pairs])["input_ids"]
+    prompts = encode_prompts(tokenizer, [p for p, _ in pairs])
     completions = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
     out = []
     for p, c in zip(prompts, completions):

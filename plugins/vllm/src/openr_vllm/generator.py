@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import attrs
 
 from openr_core import Completion, GenerationRequest, GenerationResult, Generator
+from openr_core.tokenizing import encode_prompts
 from openr_vllm.engine import EngineConfig, prefix_cache_counters, shutdown, start_engine
 
 SEED_STRIDE = 2**16  # samples per request that never share a seed with another request's
@@ -39,8 +40,10 @@ def base_seed(seed: int | None) -> int:
 
 
 def sampling_params(vllm, request: GenerationRequest):
+    """vLLM's parameters for ``request``. Greedy requests ask for one sample (vLLM refuses n > 1
+    at temperature 0; :meth:`VLLMGenerator.generate` copies it n times)."""
     p = request.params
-    kwargs = dict(n=p.n, temperature=p.temperature, top_p=p.top_p if p.temperature > 0 else 1.0,
+    kwargs = dict(n=p.n if p.temperature > 0 else 1, temperature=p.temperature, top_p=p.top_p if p.temperature > 0 else 1.0,
                   max_tokens=p.max_tokens, stop=list(p.stop) or None, logprobs=0 if p.logprobs else None)
     if p.temperature > 0:
         kwargs["seed"] = base_seed(p.seed)
@@ -78,12 +81,16 @@ class VLLMGenerator(Generator):
         if not requests:
             return []
         params = [sampling_params(self._vllm, r) for r in requests]
-        outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
+        # token ids, so that a prompt starting with BOS (a chat template's) gets no second one
+        prompts = [{"prompt_token_ids": ids} for ids in encode_prompts(self.tokenizer, [r.prompt for r in requests])]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         results = []
         for request, out in zip(requests, outputs):
             p = request.params
             completions = tuple(to_completion(o, self.tokenizer, p.stop, p.logprobs)
                                 for o in sorted(out.outputs, key=lambda o: o.index))
+            if p.temperature <= 0:  # greedy samples are identical: decoded once
+                completions = completions * p.n
             results.append(GenerationResult(completions, len(out.prompt_token_ids or ())))
         return results
 
