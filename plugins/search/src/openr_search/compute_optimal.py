@@ -11,8 +11,8 @@ majority, best-of-n, beam at several widths and budgets, ...) on all dev problem
 takes the strategy that, over all bins together, answers the most dev problems correctly at an
 average cost, probe included, of at most ``n`` solutions of the probe's mean length — the same
 average budget as a fixed strategy at ``n`` (all combinations are tried: ``len(strategies) **
-bins`` of them; ties go to the cheaper, then the earlier). The dev fit is not charged to test
-problems; the probe is.
+bins`` of them; ties go to the cheaper, then the earlier; the choice is printed). The dev fit is not
+charged to test problems; the probe is.
 
 Test problems are probed, binned and handed to their bin's searcher (one batched search per
 bin, so a bin's problems share each generator and reward-model call).
@@ -21,15 +21,12 @@ bin, so a bin's problems share each generator and reward-model call).
 from __future__ import annotations
 
 import itertools
-import logging
 
 import attrs
+import click
 
 from openr_core import SearchResult, Searcher
 from openr_search.common import BuildsOwn, Round, SearchConfig, check_section, reduce_scores
-
-log = logging.getLogger(__name__)
-
 
 @attrs.frozen
 class ComputeOptimalConfig(SearchConfig):
@@ -134,9 +131,9 @@ class ComputeOptimal(BuildsOwn, Searcher):
         choice = allocate(correct, tokens, limit)
         policy = Policy(edges, choice)
         for b, s in enumerate(choice):
-            log.info("compute-optimal bin %d (difficulty >= %s, %d dev problems): %s, dev accuracy %.3f",
-                     b, edges[b - 1] if b else "-inf", len(members[b]), c.strategies[s],
-                     sum(correct[b][s]) / max(1, len(correct[b][s])))
+            click.echo(f"compute-optimal: bin {b} (difficulty >= {edges[b - 1] if b else '-inf'}, {len(members[b])} dev "
+                       f"problems): {c.strategies[s]}, dev accuracy {sum(correct[b][s]) / max(1, len(correct[b][s])):.3f}",
+                       err=True)
         return policy
 
     def search(self, problems, *, task, generator, reward_model=None) -> list[SearchResult]:
