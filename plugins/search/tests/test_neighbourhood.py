@@ -113,8 +113,10 @@ def test_allocation_maximises_dev_accuracy_within_the_average_budget():
     assert allocate(correct, tokens, 24) == (1, 0)  # 4 right at 24 tokens; (1, 1) also 4 right but 32
     assert allocate(correct, tokens, 16) == (0, 0)  # only the cheapest fits
     assert allocate(correct, tokens, 8) == (0, 0)   # nothing fits: the cheapest per bin
-    assert quantile_edges([0.9, 0.3, 0.9, 0.3], 2) == (0.9,)
-    assert [Policy((0.9,), (1, 0)).bin(d) for d in (0.3, 0.9, 1.0)] == [0, 1, 1]
+    assert quantile_edges([0.9, 0.3, 0.9, 0.3], 2) == (0.3,)
+    edges = quantile_edges([0.0] * 5 + [0.5, 0.5, 1.0], 4)  # 2 values per bin, but ties share one
+    assert edges == (0.0, 0.0, 0.5) and [Policy(edges, ()).bin(d) for d in (0.0, 0.5, 1.0)] == [0, 2, 3]
+    assert [Policy((0.3,), (1, 0)).bin(d) for d in (0.2, 0.3, 0.9)] == [0, 0, 1]
 
 
 def co_setup(toy):
@@ -135,10 +137,10 @@ def test_compute_optimal_learns_a_strategy_per_difficulty_bin_on_dev(toy):
     tree, rm, searcher = co_setup(toy)
     problems = toy.task.load("test", 4)
     results = searcher.search(problems, task=toy.task, generator=toy.Generator(tree), reward_model=rm)
-    # probe (2 samples of 4 tokens): easy problems score min .9, hard (.2 + .4) / 2 = .3: edge .9.
+    # probe (2 samples of 4 tokens): easy problems score min .9, hard (.2 + .4) / 2 = .3: edge .3.
     # budget: 4 solutions of 4 tokens minus the 8-token probe = 8 tokens per problem (32 on dev):
     # hard bin: best-of-2 (8 tokens, right) -- majority@1 answers 7; easy bin: majority@1 (4 tokens)
-    assert searcher.policy == Policy((0.9,), (1, 0))
+    assert searcher.policy.edges == pytest.approx((0.3,)) and searcher.policy.choice == (1, 0)
     assert [r.meta["bin"] for r in results] == [1, 1, 0, 0] and [r.answer for r in results] == ["1"] * 4
     assert [r.budget.generated_tokens for r in results] == [8 + 4, 8 + 4, 8 + 8, 8 + 8]
     assert [r.budget.prm_tokens for r in results] == [4, 4, 8, 8]

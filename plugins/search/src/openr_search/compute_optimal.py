@@ -58,12 +58,14 @@ class Policy:
     choice: tuple[int, ...]
 
     def bin(self, difficulty: float) -> int:
-        return sum(difficulty >= e for e in self.edges)
+        return sum(difficulty > e for e in self.edges)
 
 
 def quantile_edges(values: list[float], bins: int) -> tuple[float, ...]:
+    """Each edge is the highest value of the bin below it, so equal values share a bin (a bin
+    may be empty when many values tie)."""
     ordered = sorted(values)
-    return tuple(ordered[round(k * len(ordered) / bins)] for k in range(1, bins))
+    return tuple(ordered[max(0, round(k * len(ordered) / bins) - 1)] for k in range(1, bins))
 
 
 def allocate(correct: list[list[list[bool]]], tokens: list[list[list[int]]], limit: float) -> tuple[int, ...]:
@@ -131,7 +133,7 @@ class ComputeOptimal(BuildsOwn, Searcher):
         choice = allocate(correct, tokens, limit)
         policy = Policy(edges, choice)
         for b, s in enumerate(choice):
-            click.echo(f"compute-optimal: bin {b} (difficulty >= {edges[b - 1] if b else '-inf'}, {len(members[b])} dev "
+            click.echo(f"compute-optimal: bin {b} (difficulty > {edges[b - 1] if b else '-inf'}, {len(members[b])} dev "
                        f"problems): {c.strategies[s]}, dev accuracy {sum(correct[b][s]) / max(1, len(correct[b][s])):.3f}",
                        err=True)
         return policy
