@@ -94,6 +94,32 @@ class Round:
             out.append([(x.text, x.n_tokens, x.stop_reason == "stop") for x in result.completions])
         return out
 
+    def complete(self, paths: Sequence[Path], n: int, temperature: float, generator=None,
+                 salts: Sequence[str] | None = None) -> list[list[Path]]:
+        """``n`` rollouts of every path to the end of a solution (by ``generator``, default the
+        search's), in one call; finished paths are returned as they are."""
+        c, generator = self.config, generator or self.generator
+        salts = salts or [""] * len(paths)
+        todo = [(p, salt) for p, salt in zip(paths, salts) if not p.done]
+        requests = [GenerationRequest(
+            self.task.prompt(self.problems[p.problem]) + self.task.join_steps(p.steps),
+            SamplingParams(n=n, temperature=temperature, top_p=c.top_p if temperature > 0 else 1.0,
+                           max_tokens=max(1, c.max_tokens - p.tokens),
+                           seed=node_seed(c.seed, self.problems[p.problem], p.steps, "rollout" + salt)))
+            for p, salt in todo]
+        results = iter(generator.generate(requests) if requests else [])
+        calls, out = set(), []
+        for p in paths:
+            if p.done:
+                out.append([p])
+                continue
+            result = next(results)
+            self._charge(p.problem, tokens=sum(x.n_tokens for x in result.completions), calls=int(p.problem not in calls))
+            calls.add(p.problem)
+            out.append([Path(p.problem, p.steps + self.task.split_steps(x.text), p.tokens + x.n_tokens, True)
+                        for x in result.completions])
+        return out
+
     def expand(self, paths: Sequence[Path], k: int | Sequence[int], salts: Sequence[str] | None = None,
                logprobs: bool = False) -> list[list[Path]]:
         """``k`` (or ``k[i]``) one-step children of every path, all in one generator call.
@@ -135,6 +161,21 @@ class Round:
             p.scores = list(s.scores)
             self._charge(p.problem, prm=s.n_tokens)
 
+    def score_steps(self, paths: Sequence[Path], reward_model) -> list[list[float]]:
+        """Step scores of ``paths`` by another reward model (a value model), in one call; the
+        paths' own scores are left alone."""
+        todo = [p for p in paths if p.steps]
+        scored = iter(reward_model.score([ScoreRequest(self.problems[p.problem], p.steps) for p in todo]) if todo else [])
+        out = []
+        for p in paths:
+            if not p.steps:
+                out.append([])
+                continue
+            s = next(scored)
+            self._charge(p.problem, prm=s.n_tokens)
+            out.append(list(s.scores))
+        return out
+
     def score_texts(self, items: Sequence[tuple[int, str]]) -> list[list[float]]:
         """Step scores of complete solution texts (problem index, text), in one call."""
         if self.reward_model is None:
@@ -162,3 +203,43 @@ def choose(task: Task, texts: Sequence[str], values: Sequence[float] | None, sel
 
 def solution(task: Task, problem: Problem, text: str, tokens: int) -> Solution:
     return Solution(problem.id, tuple(task.split_steps(text)), task.extract_answer(text), tokens, True)
+
+
+def check_section(name: str, value, kind: str) -> None:
+    """A config field holding a component section (``{type: NAME, ...}``) or None."""
+    if value is not None and (not isinstance(value, dict) or not isinstance(value.get("type"), str)):
+        raise ValueError(f"{name} must be a {kind} section like {{type: NAME, ...}}, got {value!r}")
+
+
+class OwnComponents:
+    """Components a searcher builds from its own config sections (once; closed with it)."""
+
+    def __init__(self):
+        self._built: dict[str, object] = {}
+
+    def get(self, kind: str, spec: dict | None, default=None):
+        if spec is None:
+            return default
+        key = f"{kind}:{sorted(spec.items())!r}"
+        if key not in self._built:
+            from openr_core import get_component
+
+            rest = dict(spec)
+            self._built[key] = get_component(kind, rest.pop("type"), **rest)
+        return self._built[key]
+
+    def close(self) -> None:
+        for component in self._built.values():
+            component.close()
+        self._built.clear()
+
+
+class BuildsOwn:
+    """Mixin for a searcher with component sections of its own: ``self.own`` builds them, ``close`` closes them."""
+
+    def __init__(self, config=None, **fields):
+        super().__init__(config, **fields)
+        self.own = OwnComponents()
+
+    def close(self) -> None:
+        self.own.close()

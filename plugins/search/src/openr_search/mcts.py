@@ -11,9 +11,9 @@ unexpanded siblings, so the search goes deep instead of wide. A selected termina
 re-valued without generation. Progressive widening: a node whose children all
 score below ``widen_below`` is expanded again (fresh samples, up to ``max_expansions`` times)
 instead of descending into children the reward model rejects. A problem stops when its generated tokens reach
-``n`` times the mean token length of the complete solutions it has found (the same
-"n full-solution equivalents" budget as the other searchers), after ``max_simulations``, or
-when its tree is exhausted. The answer is read from the most-visited path (``final: visits``)
+``n`` times the expected solution length (the same "n full-solution equivalents" budget as the
+other searchers): the mean length of the complete solutions it has found, or, while none has
+finished, its deepest partial path; or after ``max_simulations``, or when its tree is exhausted. The answer is read from the most-visited path (``final: visits``)
 or from the highest-valued terminal node (``final: value``).
 """
 
@@ -114,6 +114,21 @@ def final_node(root: Node, how: str, reducer: str) -> Node | None:
     return max(done, key=lambda n: n.path.value(reducer))
 
 
+def expected_solution_tokens(root: Node, max_tokens: int) -> float:
+    """A solution's expected length: the mean of the finished ones; with none finished, the
+    deepest partial path (a solution through it is at least that long); before anything is
+    generated, ``max_tokens``."""
+    done = terminals(root)
+    if done:
+        return sum(n.path.tokens for n in done) / len(done)
+    deepest, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        deepest = max(deepest, node.path.tokens)
+        stack.extend(node.children)
+    return deepest or max_tokens
+
+
 class MCTS(Searcher):
     """MCTS: PUCT selection, k-step expansion, PRM leaf values, backup to the root."""
 
@@ -173,11 +188,7 @@ class MCTS(Searcher):
         return out
 
     def _budget_spent(self, root: Node, tokens: int) -> bool:
-        done = terminals(root)
-        if not done:
-            return False
-        per_solution = sum(n.path.tokens for n in done) / len(done)
-        return tokens >= self.config.n * per_solution
+        return tokens >= self.config.n * expected_solution_tokens(root, self.config.max_tokens)
 
     def _priors(self, kids: list[Path]) -> list[float]:
         if self.config.prior == "policy":

@@ -12,6 +12,16 @@ def register_searchers(register):
     register("beam", "openr_search.tree:Beam", doc="Step-level beam search: keep the best `width` paths, expand each into `expansions`.")
     register("dvts", "openr_search.tree:DVTS", doc="Diverse verifier tree search: independent subtrees, greedy by PRM within each.")
     register("mcts", "openr_search.mcts:MCTS", doc="MCTS: PUCT selection, k-step expansion, PRM leaf values, backup to the root.")
+    register("particle-filter", "openr_search.particles:ParticleFilter",
+             doc="Particle filtering: n particles advanced a step at a time, resampled by PRM weight.")
+    register("particle-gibbs", "openr_search.particles:ParticleGibbs",
+             doc="Particle Gibbs: several particle-filter sweeps, each keeping a reference particle from the last.")
+    register("rstar", "openr_search.rstar:RStar",
+             doc="rStar: MCTS candidates checked by a second generator completing masked prefixes.")
+    register("pav-beam", "openr_search.pav:PAVBeam",
+             doc="Beam search ranked by PRM score + alpha x progress (Q - V) under a prover policy.")
+    register("compute-optimal", "openr_search.compute_optimal:ComputeOptimal",
+             doc="Compute-optimal scaling: a probe estimates difficulty; per bin the strategy learned on dev.")
 
 
 @hookimpl

@@ -72,20 +72,25 @@ class Beam(Searcher):
             for kid in children:
                 by_problem.setdefault(kid.problem, []).append(kid)
             fresh = {i: _unique(kids) for i, kids in by_problem.items()}
-            rnd.score([kid for kids in fresh.values() for kid in kids])
+            rank = self.rank(rnd, [kid for kids in fresh.values() for kid in kids])
             for i, kids in fresh.items():
-                ranked = sorted(kids, key=lambda p: -p.value(c.reducer))  # stable: ties keep generation order
+                ranked = sorted(kids, key=lambda p: -rank[id(p)])  # stable: ties keep generation order
                 finished[i] += [p for p in ranked if p.done]
                 room = c.width - len(finished[i])
                 keep = [p for p in ranked if not p.done][: max(0, room)]
                 if c.prune_below is not None:
-                    keep = keep[:1] + [p for p in keep[1:] if p.value(c.reducer) >= c.prune_below]
+                    keep = keep[:1] + [p for p in keep[1:] if rank[id(p)] >= c.prune_below]
                 active[i] = keep
                 if not active[i]:
                     del active[i]
         for i, paths in active.items():  # out of steps: unfinished paths still compete
             finished[i] += paths
         return _finish(task, problems, rnd, finished, c)
+
+    def rank(self, rnd: Round, paths: list[Path]) -> dict[int, float]:
+        """Score a round's new paths (one reward-model call); the value each is ranked by, by id."""
+        rnd.score(paths)
+        return {id(p): p.value(self.config.reducer) for p in paths}
 
 
 @attrs.frozen

@@ -1,0 +1,44 @@
+"""The neighbourhood searchers through the search job with the shipped policy: batched == one at a time."""
+
+import json
+
+from click.testing import CliRunner
+
+from openr_core.cli import cli
+
+POLICY = "pkg:openr_arith/models/policy"
+CONFIG = {
+    "job": "search", "split": "test", "limit": 4, "plot": False,
+    "task": {"type": "arith"},
+    "generator": {"type": "transformers", "model": POLICY},
+    "reward_model": {"type": "arith-oracle"},
+    "searchers": [
+        {"type": "particle-filter", "n": 4},
+        {"type": "particle-gibbs", "n": 4, "iterations": 2},
+        {"type": "rstar", "n": 6, "expansions": 2, "checks": 2, "discriminator": {"type": "transformers", "model": POLICY}},
+        {"type": "pav-beam", "n": 2, "width": 2, "prover": {"type": "transformers", "model": POLICY}},
+        {"type": "compute-optimal", "n": 4, "probe": 1, "bins": 2, "dev_limit": 4,
+         "strategies": [{"type": "greedy"}, {"type": "beam", "n": 2, "width": 1}]},
+    ],
+}
+NAMES = ["particle-filter@4", "particle-gibbs@4", "rstar@6", "pav-beam@2", "compute-optimal@4"]
+
+
+def run(tmp_path, out, **changes):
+    path = tmp_path / "search.yaml"
+    path.write_text(json.dumps({**CONFIG, **changes}))
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_neighbourhood_searchers_answer_the_same_batched_and_one_at_a_time(tmp_path):
+    run(tmp_path, tmp_path / "batched", batch_size=4)
+    run(tmp_path, tmp_path / "single", batch_size=1)
+    for name in NAMES:
+        def rows(folder):
+            return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                    for line in (folder / "results" / f"{name}.jsonl").read_text().splitlines()]
+        batched = rows(tmp_path / "batched")
+        assert len(batched) == 4 and batched == rows(tmp_path / "single"), name
+        assert all(r["generated_tokens"] > 0 for r in batched), name
