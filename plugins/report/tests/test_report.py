@@ -127,7 +127,7 @@ def test_label_and_training_pages(tmp_path, open_report):
     assert [steps.nth(i).get_attribute("class") for i in range(2)] == ["good", "wrong"]
     assert steps.nth(0).get_attribute("title") == "MC value 0.750"
 
-    log = [{"update": 1, "loss": 2.0}, {"update": 2, "loss": 1.0}, {"update": 2, "rollouts": 64, "greedy_accuracy": 0.5}]
+    log = [{"train_examples": 340}, {"update": 1, "loss": 2.0}, {"update": 2, "loss": 1.0}, {"update": 2, "rollouts": 64, "greedy_accuracy": 0.5}]
     run = write_run(tmp_path / "grpo", "train", None, {"train_log.jsonl": log})
     (run / "train_log.jsonl").write_text((run / "train_log.jsonl").read_text() + '{"update": 3, "lo')  # mid-write
     assert openr("report", run).exit_code == 0

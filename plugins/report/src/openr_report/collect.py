@@ -119,12 +119,17 @@ def label_section(run_dir: Path, summary: dict | None) -> dict:
 
 def curve_section(run_dir: Path) -> dict | None:
     """Every numeric field of every ``train_log.jsonl`` (the folder or one level down) against
-    the first of update/step/rollouts/epoch the line has (else its line number)."""
+    the first of update/step/rollouts/epoch the line has; lines with none of them are skipped
+    (a log without any is drawn against line numbers)."""
     series: dict[str, dict[str, list]] = {}
     for path in sorted([*run_dir.glob("train_log.jsonl"), *run_dir.glob("*/train_log.jsonl")]):
         name = str(path.parent.relative_to(run_dir)) if path.parent != run_dir else ""
-        for n, record in enumerate(read_jsonl(path)):
+        lines = read_jsonl(path)
+        stepped = any(isinstance(r.get(k), (int, float)) for r in lines for k in X_KEYS)
+        for n, record in enumerate(lines):
             x_key = next((k for k in X_KEYS if isinstance(record.get(k), (int, float))), None)
+            if stepped and x_key is None:  # a header line (data statistics), not a point of a curve
+                continue
             x = record[x_key] if x_key else n
             for key, value in record.items():
                 if key in X_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -21,6 +21,10 @@ function fmt(v) {
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) >= 100 ? 1 : 3);
   return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
+function tick(v) {  // 3 significant digits, exponent for very small or large magnitudes
+  const r = Number(v.toPrecision(3));
+  return Math.abs(r) >= 1e5 || (r !== 0 && Math.abs(r) < 1e-3) ? r.toExponential(1) : String(r);
+}
 function table(rows, columns) {
   const head = el("tr", {}, ...columns.map(c => el("th", {}, c)));
   return el("table", {}, head, ...rows.map(r => el("tr", {}, ...columns.map(c => el("td", {}, fmt(r[c]))))));
@@ -28,7 +32,7 @@ function table(rows, columns) {
 
 // A scatter/line chart: series = [{name, points: [[x, y], ...], line: bool}]
 function chart(title, series, xLabel, yLabel, logX) {
-  const W = 420, H = 260, L = 50, R = 12, T = 22, B = 38;
+  const W = 420, H = 260, L = 62, R = 12, T = 22, B = 38;
   const pts = series.flatMap(s => s.points).filter(p => p[1] !== null && (!logX || p[0] > 0));
   const box = svg("svg", {width: W, height: H, class: "chart", role: "img"});
   box.append(svg("text", {x: L, y: 14, "font-weight": "bold"}, title));
@@ -37,12 +41,16 @@ function chart(title, series, xLabel, yLabel, logX) {
   let [x0, x1] = [Math.min(...pts.map(p => tx(p[0]))), Math.max(...pts.map(p => tx(p[0])))];
   let [y0, y1] = [Math.min(...pts.map(p => p[1])), Math.max(...pts.map(p => p[1]))];
   if (x0 === x1) { x0 -= 1; x1 += 1; } if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+  if (!series.every(s => s.line)) {  // room around scattered points for their labels
+    const dx = (x1 - x0) * 0.08, dy = (y1 - y0) * 0.08;
+    [x0, x1, y0, y1] = [x0 - dx, x1 + dx, y0 - dy, y1 + dy];
+  }
   const px = x => L + (tx(x) - x0) / (x1 - x0) * (W - L - R), py = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
   box.append(svg("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999"}), svg("line", {x1: L, y1: T, x2: L, y2: H - B, stroke: "#999"}));
   for (let i = 0; i <= 4; i++) {
     const xv = x0 + (x1 - x0) * i / 4, yv = y0 + (y1 - y0) * i / 4, xs = logX ? Math.pow(10, xv) : xv;
-    box.append(svg("text", {x: L + (W - L - R) * i / 4, y: H - B + 14, "text-anchor": "middle"}, fmt(Number(xs.toPrecision(3)))));
-    box.append(svg("text", {x: L - 4, y: py(yv) + 4, "text-anchor": "end"}, fmt(Number(yv.toPrecision(3)))));
+    box.append(svg("text", {x: L + (W - L - R) * i / 4, y: H - B + 14, "text-anchor": "middle"}, tick(xs)));
+    box.append(svg("text", {x: L - 4, y: py(yv) + 4, "text-anchor": "end"}, tick(yv)));
   }
   box.append(svg("text", {x: (W + L) / 2, y: H - 6, "text-anchor": "middle"}, xLabel + (logX ? " (log)" : "")));
   box.append(svg("text", {x: 12, y: (H - B + T) / 2, transform: `rotate(-90 12 ${(H - B + T) / 2})`, "text-anchor": "middle"}, yLabel));
@@ -51,7 +59,11 @@ function chart(title, series, xLabel, yLabel, logX) {
     const c = colours[i % colours.length], ok = s.points.filter(p => p[1] !== null && (!logX || p[0] > 0));
     if (s.line && ok.length > 1) box.append(svg("polyline", {fill: "none", stroke: c, points: ok.map(p => `${px(p[0])},${py(p[1])}`).join(" ")}));
     for (const p of ok) box.append(svg("circle", {cx: px(p[0]), cy: py(p[1]), r: s.line ? 2 : 4, fill: c}, undefined));
-    if (!s.line && ok.length) box.append(svg("text", {x: px(ok[0][0]) + 6, y: py(ok[0][1]) - 6, fill: c}, s.name));
+    if (!s.line && ok.length) {
+      const right = px(ok[0][0]) > (W + L) / 2;  // labels of points on the right go to their left
+      box.append(svg("text", {x: px(ok[0][0]) + (right ? -6 : 6), y: py(ok[0][1]) - 6 - 11 * (i % 2), fill: c,
+                              "text-anchor": right ? "end" : "start"}, s.name));
+    }
   });
   return box;
 }
