@@ -106,9 +106,11 @@ def main() -> None:
               f"{r['wall']:>8.1f}{statistics.mean(r['batched']):>9.1f}")
     print(f"throughput ratio: {together['throughput'] / alone['throughput']:.1f}x")
     lost = args.requests - together["answered"] - len(together["errors"])
-    same = sum(together["answers"][i] == alone["answers"][i] for i in together["answers"] if i in alone["answers"])
-    print(f"concurrent: {together['answered']}/{args.requests} answered, {len(together['errors'])} errors "
-          f"{together['errors'][:3]}, {lost} unanswered; answers equal to one-at-a-time: {same}/{len(together['answers'])}")
+    both = [i for i in together["answers"] if i in alone["answers"]]
+    same = sum(together["answers"][i] == alone["answers"][i] for i in both)
+    print(f"one at a time: {alone['answered']}/{args.requests} answered before the {args.deadline:.0f} s deadline; "
+          f"concurrent: {together['answered']}/{args.requests} answered, {len(together['errors'])} errors "
+          f"{together['errors'][:3]}, {lost} unanswered; concurrent answers equal to one-at-a-time: {same}/{len(both)}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def test_streaming_sends_the_same_answer_in_chunks(client):
     ({"n": 0}, "n: must be an integer in 1..256"), ({"n": "four"}, "n: must be an integer"), ({"n": 257}, "1..256"),
     ({"searcher": "nope"}, "searcher: unknown 'nope'; available: best-of-n@4, beam@4, greedy"),
     ({"searcher": "beam", "n": 1}, "width must be in 1..n (1)"), ({"searcher": "greedy", "n": 2}, "has no budget n"),
+    ({"max_tokens": 100_000}, "max_tokens: searcher 'best-of-n@4' allows at most 256, got 100000"),
 ])
 def test_bad_requests_get_400_with_a_message(client, extra, message):
     with pytest.raises(openai.BadRequestError) as e:

@@ -45,7 +45,6 @@ class SearchEngine:
         self.window, self.max_batch, self.max_n = window, max_batch, max_n
         self.queue: asyncio.Queue = asyncio.Queue(queue_size)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="openr-search")
-        self._built: dict[tuple, object] = {}
         self._worker: asyncio.Task | None = None
         self.rounds = 0  # search calls made (one per (searcher, budget) group of a gathered batch)
         self.answered = 0  # requests answered
@@ -74,19 +73,19 @@ class SearchEngine:
         config = self.specs[label].config
         if n is not None and not hasattr(config, "n"):
             raise BadRequest(f"n: searcher '{label}' has no budget n")
+        if max_tokens is not None and max_tokens > getattr(config, "max_tokens", 0):
+            raise BadRequest(f"max_tokens: searcher '{label}' allows at most {getattr(config, 'max_tokens', 0)}, got {max_tokens}")
         return Job(question, label, n, max_tokens)
 
     def searcher(self, job: Job):
-        key = (job.searcher, job.n, job.max_tokens)
-        if key not in self._built:
-            spec = self.specs[job.searcher]
-            fields = {k: v for k, v in (("n", job.n), ("max_tokens", job.max_tokens)) if v is not None}
-            try:
-                config = attrs.evolve(spec.config, **fields)
-            except (ValueError, TypeError) as e:  # e.g. beam width > n
-                raise BadRequest(f"{job.searcher}: {e}") from None
-            self._built[key] = spec.entry.load()(config)
-        return self._built[key]
+        """The searcher of ``job``'s label with its budget (cheap: a searcher holds only its config)."""
+        spec = self.specs[job.searcher]
+        fields = {k: v for k, v in (("n", job.n), ("max_tokens", job.max_tokens)) if v is not None}
+        try:
+            config = attrs.evolve(spec.config, **fields)
+        except (ValueError, TypeError) as e:  # e.g. beam width > n
+            raise BadRequest(f"{job.searcher}: {e}") from None
+        return spec.entry.load()(config)
 
     async def submit(self, job: Job) -> tuple[SearchResult, int]:
         """Queue ``job``; its result and how many requests shared its search call. QueueFull at
@@ -108,7 +107,7 @@ class SearchEngine:
         if self._worker:
             self._worker.cancel()
         self.executor.shutdown(wait=True)
-        for component in (*self._built.values(), self.reward_model, self.generator, self.task):
+        for component in (self.reward_model, self.generator, self.task):
             if component is not None:
                 component.close()
 
