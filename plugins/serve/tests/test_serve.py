@@ -136,3 +136,14 @@ def test_openr_help_imports_neither_fastapi_nor_uvicorn():
              "except SystemExit:\n    pass\nprint(sorted(m for m in ('fastapi', 'uvicorn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
     assert "serve" in out and out.strip().endswith("[]")
+
+
+def test_every_serve_option_is_in_serve_md():
+    from pathlib import Path
+
+    from openr_serve.plugin import serve
+    text = (Path(__file__).resolve().parents[3] / "docs" / "serve.md").read_text()
+    for param in serve.params:
+        for opt in param.opts:
+            if opt.startswith("--"):
+                assert f"`{opt}" in text, f"docs/serve.md does not mention {opt}"

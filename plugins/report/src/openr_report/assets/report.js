@@ -145,8 +145,8 @@ function searchSection(s) {
 // ---- PRM evaluation, labels, curves, summaries ----------------------------------------------
 function evalPrmSection(s) {
   const out = el("section", {id: "eval-prm"}, el("h2", {}, `PRM evaluation (threshold ${fmt(s.threshold)}, average F1 ${fmt(s.average_f1)})`));
-  const cols = ["subset", "erroneous", "correct", "error_accuracy", "correct_accuracy", "f1", "step_auroc"];
-  out.append(table(s.subsets, cols));
+  out.append(table(s.subsets, [...new Set(s.subsets.flatMap(Object.keys))]));  // Best-of-N columns where the run has them
+  if (s.tuned) out.append(el("p", {}, `threshold tuned on dev: ${fmt(s.tuned.threshold)} (dev F1 ${fmt(s.tuned.dev_f1)})`));
   for (const [subset, rows] of Object.entries(s.confusion)) {
     out.append(el("h3", {}, `${subset}: first-error position, labelled (rows) vs predicted (columns)`));
     const max = Math.max(1, ...Object.values(rows).flatMap(r => Object.values(r)));
