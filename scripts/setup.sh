@@ -7,6 +7,11 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
+# Debian's chromium for the report's browser tests (plugins/report/tests), where it is missing.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } >&2 \
+    || echo "setup: could not install chromium; the report's browser tests will skip" >&2
+fi
 vllm_kind=${OPENR_VLLM:-$(nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)}
 # Re-install only when a pyproject.toml, this script or the vLLM choice changed.
 want=$( (cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh; echo "$vllm_kind") | sha256sum | cut -d' ' -f1)

@@ -16,6 +16,7 @@ import attrs
 from openr_core import Budget, GenerationRequest, Problem, SamplingParams, ScoreRequest, Solution, Task
 from openr_core.config import count
 from openr_core.evaluation import vote
+from openr_search import record
 
 
 @attrs.frozen
@@ -77,6 +78,12 @@ class Round:
     def __init__(self, problems: Sequence[Problem], task: Task, generator, reward_model, config: SearchConfig):
         self.problems, self.task, self.generator, self.reward_model, self.config = problems, task, generator, reward_model, config
         self.budgets = [Budget() for _ in problems]
+        self.recorder = record.active()  # None unless a caller records trees (`openr report`)
+
+    def note(self, i: int, steps: Sequence[str], **fields) -> None:
+        """Record fields of problem ``i``'s node ``steps`` (e.g. MCTS visits) when trees are recorded."""
+        if self.recorder is not None:
+            self.recorder.node(self.problems[i], steps, **fields)
 
     def _charge(self, i: int, tokens: int = 0, calls: int = 0, prm: int = 0) -> None:
         self.budgets[i] = self.budgets[i] + Budget(tokens, calls, prm)
@@ -92,6 +99,8 @@ class Round:
         for i, result in zip(indices, results):
             self._charge(i, sum(x.n_tokens for x in result.completions), 1)
             out.append([(x.text, x.n_tokens, x.stop_reason == "stop") for x in result.completions])
+            for x in result.completions:
+                self.note(i, self.task.split_steps(x.text), done=True, tokens=x.n_tokens)
         return out
 
     def complete(self, paths: Sequence[Path], n: int, temperature: float, generator=None,
@@ -148,6 +157,7 @@ class Round:
                 done = x.matched_stop is None or len(steps) >= c.max_steps or not step
                 mean_logprob = sum(x.token_logprobs) / len(x.token_logprobs) if x.token_logprobs else 0.0
                 kids.append(Path(p.problem, steps, p.tokens + x.n_tokens, done, list(p.scores), mean_logprob))
+                self.note(p.problem, steps, done=done, tokens=p.tokens + x.n_tokens)
             children.append(kids)
         return children
 
@@ -160,6 +170,8 @@ class Round:
         for p, s in zip(todo, scored):
             p.scores = list(s.scores)
             self._charge(p.problem, prm=s.n_tokens)
+            if self.recorder is not None:
+                self.recorder.scores(self.problems[p.problem], p.steps, p.scores)
 
     def score_steps(self, paths: Sequence[Path], reward_model) -> list[list[float]]:
         """Step scores of ``paths`` by another reward model (a value model), in one call; the
@@ -182,8 +194,10 @@ class Round:
             return [[] for _ in items]
         requests = [ScoreRequest(self.problems[i], self.task.split_steps(t)) for i, t in items]
         scored = self.reward_model.score(requests)
-        for (i, _), s in zip(items, scored):
+        for (i, _), r, s in zip(items, requests, scored):
             self._charge(i, prm=s.n_tokens)
+            if self.recorder is not None:
+                self.recorder.scores(r.problem, r.steps, s.scores)
         return [list(s.scores) for s in scored]
 
 

@@ -2,11 +2,13 @@
 
 Per searcher, per-problem results go to ``results/<label>.jsonl`` as each batch of problems
 finishes (a killed run resumes where it stopped); then ``summary.json``, a table, and
-``accuracy_vs_tokens.png``.
+``accuracy_vs_tokens.png``. With ``trees: N`` the search trees of the first N problems go to
+``trees/<label>.jsonl`` (what ``openr report`` draws).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -18,6 +20,7 @@ from openr_core.config import component, count
 from openr_core.jobs import JobConfig
 from openr_core.runs import Run
 from openr_core.types import to_dict
+from openr_search.record import recording, tree_record
 
 
 @attrs.frozen(kw_only=True)
@@ -32,6 +35,7 @@ class SearchJob(JobConfig):
     limit: int | None = count(None)
     batch_size: int = count(100)
     plot: bool = True
+    trees: int = 0  # record the search trees of the first `trees` problems (trees/<label>.jsonl, for `openr report`)
 
 
 def labels(specs) -> list[str]:
@@ -56,13 +60,16 @@ def run_search(config: SearchJob, run: Run) -> list[dict]:
     for label, spec in zip(labels(config.searchers), config.searchers):
         searcher = run.build(spec)
         results = run.results(f"results/{label}.jsonl")
+        trees = run.results(f"trees/{label}.jsonl") if config.trees > 0 else None
+        recorded = {p.id for p in problems[: config.trees]}
         todo = [p for p in problems if p.id not in results]
         with click.progressbar(length=len(problems), label=f"{label:<16}", file=sys.stderr) as bar:
             bar.update(len(problems) - len(todo))
             for start in range(0, len(todo), config.batch_size):
                 batch = todo[start : start + config.batch_size]
                 t0 = time.perf_counter()
-                found = searcher.search(batch, task=task, generator=generator, reward_model=reward_model)
+                with recording(recorded) if trees is not None else contextlib.nullcontext() as recorder:
+                    found = searcher.search(batch, task=task, generator=generator, reward_model=reward_model)
                 seconds = (time.perf_counter() - t0) / len(batch)
                 records = []
                 for problem, result in zip(batch, found):
@@ -72,6 +79,9 @@ def run_search(config: SearchJob, run: Run) -> list[dict]:
                                     "pass": any_correct or correct, "candidates": len(result.candidates),
                                     **to_dict(result.budget), "seconds": seconds,
                                     "solution": list(result.solution.steps) if result.solution else None})
+                if trees is not None:
+                    trees.append([tree_record(task, p, r, recorder.trees[p.id]) for p, r in zip(batch, found)
+                                  if p.id in recorder.trees])
                 results.append(records)
                 bar.update(len(batch))
         rows.append(summarize(label, spec, [results.get(p.id) for p in problems]))

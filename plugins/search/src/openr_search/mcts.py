@@ -85,14 +85,18 @@ def backup(node: Node | None, value: float) -> None:
         node = node.parent
 
 
-def terminals(root: Node) -> list[Node]:
+def walk(root: Node) -> list[Node]:
+    """Every node of the tree, depth first, parents before children."""
     out, stack = [], [root]
     while stack:
         node = stack.pop()
-        if node.terminal:
-            out.append(node)
+        out.append(node)
         stack.extend(reversed(node.children))
     return out
+
+
+def terminals(root: Node) -> list[Node]:
+    return [node for node in walk(root) if node.terminal]
 
 
 def exhausted(node: Node) -> bool:
@@ -177,6 +181,9 @@ class MCTS(Searcher):
                     open_problems.discard(i)
         out = []
         for i, problem in enumerate(problems):
+            if rnd.recorder is not None:
+                for node in walk(roots[i]):
+                    rnd.note(i, node.path.steps, visits=node.visits, q=node.q)
             done = terminals(roots[i])
             best = final_node(roots[i], c.final, c.reducer)
             sols = [Solution(problem.id, tuple(n.path.steps), task.extract_answer(task.join_steps(n.path.steps)),

@@ -1,0 +1,1 @@
+"""openr report: a self-contained HTML page per run."""

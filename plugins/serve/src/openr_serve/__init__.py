@@ -1,0 +1,1 @@
+"""openr serve: PRM-guided search behind an OpenAI-compatible endpoint."""
