@@ -485,3 +485,12 @@ def test_adding_commands_again_replaces_a_plugins_own(install_plugins, new_plugi
     plugins.add_commands(cli)  # e.g. the CLI re-adds plugin commands: not a collision with itself
     assert plugins.problems == [] and plugins.info["counting"].commands == ["count"]
     assert invoke("count").stdout == "plugin count\n"
+
+
+def test_null_for_a_required_or_defaulted_component_section_is_one_line(plugins, invoke, write_config):
+    assert plugins.register(FallbackPlugin(), "fallback")
+    config = write_config("job: evaluate\ntask: null\ngenerator: echo\n")
+    assert _one_line_error(invoke("validate", config)) == f"{config}: task: a task section is required, got null"
+    config = write_config("job: evaluate\ntask: tiny\ngenerator: {type: fallback, primary: null, fallback: null}\n")
+    assert _one_line_error(invoke("validate", config)) == (
+        f"{config}: generator.primary: a generator section is required, got null")
