@@ -203,8 +203,9 @@ def _installed_components():
 INSTALLED, COMPONENTS = _installed_components()
 
 
-@settings(max_examples=int(__import__("os").environ.get("H15_EXAMPLES", 400)), deadline=None)
-@given(st.sampled_from(COMPONENTS).flatmap(
+@pytest.mark.skipif(not COMPONENTS, reason="no plugin installed")
+@settings(max_examples=400, deadline=None)  # ~12 per component; 6000 found nothing more
+@given(st.sampled_from(COMPONENTS or [("task", "none", [])]).flatmap(
     lambda c: st.tuples(st.just(c), st.dictionaries(st.sampled_from(c[2] or ["x"]), scalars | structures, max_size=4))))
 def test_every_installed_component_section_is_a_spec_or_one_config_error(case):
     """Every installed Config, whatever its section holds: a spec, or one ConfigError line (never a
