@@ -13,7 +13,7 @@ from openr_core.errors import ConfigError, OpenrError
 from openr_core.evaluation import EvaluateJob, run_evaluate
 from openr_core.labelling import LabelJob, run_label
 from openr_core.jobs import TrainJob, execute, job_command, load_job_config, run_options, run_train
-from openr_core.plugins import get_plugins
+from openr_core.plugins import PLUGIN_ATTRIBUTE, get_plugins
 from openr_core.registry import KINDS
 
 
@@ -32,13 +32,11 @@ class OpenrGroup(click.Group):
         plugins = get_plugins()
         if self._plugin_commands_added and self._commands_from is plugins:
             return
-        for name in getattr(self, "_plugin_command_names", ()):
-            self.commands.pop(name, None)
-        before = set(self.commands)
+        for name in [n for n, c in self.commands.items() if getattr(c, PLUGIN_ATTRIBUTE, None)]:
+            self.commands.pop(name)  # another plugins object's commands
         self._plugin_commands_added = True
         self._commands_from = plugins
         plugins.add_commands(self)
-        self._plugin_command_names = set(self.commands) - before
 
     def list_commands(self, ctx):
         self._add_plugin_commands()

@@ -40,8 +40,8 @@ def component(kind: str, *, optional: bool = False, many: bool = False, default:
     """
     if kind not in KIND_BY_KEY:
         raise ValueError(f"unknown component kind {kind!r}; one of {sorted(KIND_BY_KEY)}")
-    metadata = {COMPONENT: kind, "many": many, "default": default}
-    converter = _SpecConverter(kind, many, optional or default is not None)
+    metadata = {COMPONENT: kind, "many": many, "default": default, "optional": optional}
+    converter = _SpecConverter(kind, many, optional)
     if many:
         return attrs.field(factory=list, metadata=metadata, converter=converter)
     if default is not None:
@@ -288,6 +288,8 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
             kwargs[name] = [structure_component(kind, item, where / name / i, plugins) for i, item in enumerate(items)]
         elif kind:
             value = data[name]
+            if value is None and not f.metadata.get("optional"):
+                raise ConfigError(f"{where / name}: a {kind} section is required, got null")
             kwargs[name] = None if value is None else structure_component(kind, value, where / name, plugins)
         else:
             kwargs[name] = structure_value(hints.get(name, Any), data[name], where / name, plugins)

@@ -35,6 +35,7 @@ from openr_core.errors import OpenrError, PluginError
 from openr_core.registry import KINDS, Entry, Registry
 
 ENTRY_POINT_GROUP = "openr"
+PLUGIN_ATTRIBUTE = "openr_plugin"  # set on each command a plugin added: the plugin's name
 
 # The openr project's own distributions (core and plugins/<name>/ in its repository). This is the
 # one place core knows them: on a name collision they keep their names, whatever the load order.
@@ -221,13 +222,15 @@ class Plugins:
             except BaseException as e:
                 self._reject(name, f"plugin '{name}' ({dist}) failed in register_commands: {_describe(e)}", e)
                 continue
-            taken = sorted(set(staged.commands) & set(cli.commands))
+            owners = {n: getattr(cli.commands[n], PLUGIN_ATTRIBUTE, None) for n in staged.commands if n in cli.commands}
+            taken = sorted(n for n, owner in owners.items() if owner != name)  # its own, added before: replaced
             if taken:
-                owner = next((n for n, i in self.info.items() if taken[0] in i.commands), None)
-                whose = f"plugin '{owner}' ({self.info[owner].dist})" if owner else "core"
+                owner = owners[taken[0]]
+                whose = f"plugin '{owner}' ({self._dist(owner)})" if owner else "core"
                 self._reject(name, f"plugin '{name}' ({dist}) is not loaded: its command '{taken[0]}' is taken by {whose}", None)
                 continue
             for command_name, command in staged.commands.items():
+                setattr(command, PLUGIN_ATTRIBUTE, name)
                 cli.add_command(command, command_name)
             if name in self.info:
                 self.info[name].commands = sorted(staged.commands)
@@ -250,7 +253,10 @@ class Plugins:
 def _describe(error: BaseException) -> str:
     if isinstance(error, SystemExit):
         return f"SystemExit: it called sys.exit({error.code!r})"
-    return f"{type(error).__name__}: {error}"
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:  # an exception whose message itself fails
+        return type(error).__name__
 
 
 _plugins: Plugins | None = None

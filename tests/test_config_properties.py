@@ -178,3 +178,42 @@ def test_alias_loops_and_bombs_are_refused_before_anything_walks_them(tmp_path, 
     with pytest.raises(ConfigError) as info:
         read_yaml(path)
     assert str(info.value) == f"{path}: {message}"
+
+
+def _installed_components():
+    """(kind key, name, field names) of every component the installed plugins register."""
+    import attrs
+
+    from openr_core.plugins import Plugins
+    from openr_core.registry import KINDS
+
+    loaded = Plugins(strict=False).load_entry_points()
+    found = []
+    for kind in KINDS.values():
+        for entry in loaded.registry(kind.name):
+            try:
+                config = entry.load().Config
+            except Exception:  # an extra that is not installed (vllm): nothing to structure
+                continue
+            names = [f.name for f in attrs.fields(config)] if attrs.has(config) else []
+            found.append((kind.key, entry.name, names))
+    return loaded, found
+
+
+INSTALLED, COMPONENTS = _installed_components()
+
+
+@pytest.mark.skipif(not COMPONENTS, reason="no plugin installed")
+@settings(max_examples=400, deadline=None)  # ~12 per component; 6000 found nothing more
+@given(st.sampled_from(COMPONENTS or [("task", "none", [])]).flatmap(
+    lambda c: st.tuples(st.just(c), st.dictionaries(st.sampled_from(c[2] or ["x"]), scalars | structures, max_size=4))))
+def test_every_installed_component_section_is_a_spec_or_one_config_error(case):
+    """Every installed Config, whatever its section holds: a spec, or one ConfigError line (never a
+    KeyError or IndexError from an ``__attrs_post_init__``)."""
+    from openr_core.config import structure_component
+
+    (kind, name, _), section = case
+    try:
+        structure_component(kind, {"type": name, **section}, Where("f.yaml", (kind,)), INSTALLED)
+    except ConfigError as e:
+        _is_one_line_naming(e, "f.yaml")

@@ -276,6 +276,14 @@ class Boom(BaseException):
 raise Boom("not an Exception")
 """
 
+UNPRINTABLE = """
+class Odd(Exception):
+    def __str__(self):
+        raise RuntimeError("no message either")
+
+raise Odd()
+"""
+
 GOOD = """
 from openr_core import hookimpl
 
@@ -316,7 +324,8 @@ def register_searchers(register):
 """
 
 
-@pytest.mark.parametrize(("source", "reason"), [(EXITS, "SystemExit: it called sys.exit(3)"), (RAISES_BASE, "Boom: not an Exception")])
+@pytest.mark.parametrize(("source", "reason"), [(EXITS, "SystemExit: it called sys.exit(3)"), (RAISES_BASE, "Boom: not an Exception"),
+                                               (UNPRINTABLE, "Odd")])
 def test_import_that_exits_or_raises_base_exception_is_isolated(fake_dists, openr_subprocess, source, reason):
     fake_dists.add("openr-good", "good", GOOD)
     fake_dists.add("bad-dist", "bad", source)
@@ -467,3 +476,21 @@ def test_an_entry_point_name_taken_by_another_distribution_is_reported(fake_dist
 def test_a_folder_given_as_config_is_one_line(plugins, invoke, tmp_path):
     for command in ("validate", "run", "evaluate"):
         assert _one_line_error(invoke(command, str(tmp_path))) == f"{tmp_path}: is a folder, not a config file"
+
+
+def test_adding_commands_again_replaces_a_plugins_own(install_plugins, new_plugins, invoke):
+    plugins = install_plugins(new_plugins(strict=True))
+    assert plugins.register(_commands_plugin("count"), "counting", dist="counting-dist")
+    plugins.add_commands(cli)
+    plugins.add_commands(cli)  # e.g. the CLI re-adds plugin commands: not a collision with itself
+    assert plugins.problems == [] and plugins.info["counting"].commands == ["count"]
+    assert invoke("count").stdout == "plugin count\n"
+
+
+def test_null_for_a_required_or_defaulted_component_section_is_one_line(plugins, invoke, write_config):
+    assert plugins.register(FallbackPlugin(), "fallback")
+    config = write_config("job: evaluate\ntask: null\ngenerator: echo\n")
+    assert _one_line_error(invoke("validate", config)) == f"{config}: task: a task section is required, got null"
+    config = write_config("job: evaluate\ntask: tiny\ngenerator: {type: fallback, primary: null, fallback: null}\n")
+    assert _one_line_error(invoke("validate", config)) == (
+        f"{config}: generator.primary: a generator section is required, got null")
