@@ -40,8 +40,8 @@ PLUGIN_ATTRIBUTE = "openr_plugin"  # set on each command a plugin added: the plu
 # The openr project's own distributions (core and plugins/<name>/ in its repository). This is the
 # one place core knows them: on a name collision they keep their names, whatever the load order.
 PROJECT_DISTRIBUTIONS = frozenset({
-    "openr-core", "openr-arith", "openr-label", "openr-math", "openr-openai", "openr-prm", "openr-rl",
-    "openr-search", "openr-transformers", "openr-vllm",
+    "openr-core", "openr-arith", "openr-label", "openr-math", "openr-openai", "openr-prm", "openr-report", "openr-rl",
+    "openr-search", "openr-serve", "openr-transformers", "openr-vllm",
 })
 
 

@@ -5,7 +5,8 @@ starts. Re-running the same config into the same folder resumes: records already
 ``*.jsonl`` files are kept and skipped. A different config in an existing folder is an error
 unless ``--fresh`` is given, so results of two configs never mix.
 
-A run folder is one openr created, or found empty: it gets a ``.openr-run`` marker. openr
+A run folder is one openr created, or found empty: it gets a ``.openr-run`` marker (a folder an
+earlier release wrote, its ``config.yaml`` a job's resolved config, is adopted and marked). openr
 writes into no other folder (one holding anything without the marker is refused), so
 everything in a run folder is openr's. ``--fresh`` empties a marked folder, and refuses any
 other; it never touches the current folder, a parent of it, or the home folder.
@@ -39,8 +40,10 @@ def seed_everything(seed: int) -> None:
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """Where config ``b`` differs from ``a``, the one a run folder holds. A key ``a`` lacks is a field
+    a later release added (written with its default), not a difference: such folders resume."""
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
+        for key in a:
             diff = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
             if diff:
                 return diff
@@ -143,6 +146,9 @@ def claim_run_folder(output_dir: Path) -> None:
     marker = output_dir / MARKER_FILE
     if marker.is_file():
         return
+    if _written_before_markers(output_dir):
+        _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
+        return
     if output_dir.exists() or output_dir.is_symlink():
         if not output_dir.is_dir():
             raise ConfigError(f"{output_dir}: the output folder is a file (or a broken link), not a folder")
@@ -163,6 +169,20 @@ def claim_run_folder(output_dir: Path) -> None:
     _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
 
 
+def _written_before_markers(output_dir: Path) -> bool:
+    """A run folder of an openr release before markers: its ``config.yaml`` is a resolved job config."""
+    config_path = output_dir / CONFIG_FILE
+    if output_dir.is_symlink() or not config_path.is_file():
+        return False
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("job"), str) and bool(data["job"])
+
+
 def clear_run_folder(output_dir: Path) -> None:
     """``--fresh``: empty run folder ``output_dir`` (all but its marker); refuse anything else in one line."""
     if not (output_dir.exists() or output_dir.is_symlink()):
@@ -174,7 +194,9 @@ def clear_run_folder(output_dir: Path) -> None:
             f"{output_dir}: --fresh never deletes the current folder, a parent of it or the home folder; "
             "choose another --output"
         )
-    if not output_dir.is_dir() or not (output_dir / MARKER_FILE).is_file():
+    if not output_dir.is_dir() or not (
+        (output_dir / MARKER_FILE).is_file() or _written_before_markers(output_dir)
+    ):
         raise ConfigError(
             f"{output_dir}: not an openr run folder (no {MARKER_FILE} marker), so --fresh deletes nothing; "
             "choose another --output or delete it yourself"

@@ -111,6 +111,20 @@ def test_run_start_resumes_same_config_and_refuses_another(plugins, tmp_path):
     assert yaml.safe_load((out / CONFIG_FILE).read_text())["n"] == 3
 
 
+def test_a_run_folder_resumes_after_a_release_adds_a_config_field(plugins, tmp_path):
+    out = tmp_path / "out"
+    Run.start(_config(plugins, n=2), out).results().append({"id": "p0"})
+    config_path = out / CONFIG_FILE
+    held = yaml.safe_load(config_path.read_text())
+    del held["batch_size"]  # written by a release before the field existed
+    config_path.write_text(yaml.safe_dump(held))
+    Run.start(_config(plugins, n=2), out)
+    assert len(JsonlResults(out / "results.jsonl")) == 1
+    assert yaml.safe_load(config_path.read_text())["batch_size"] == 100
+    with pytest.raises(ConfigError, match=r"first difference: n\)"):
+        Run.start(_config(plugins, n=3), out)
+
+
 def test_run_builds_each_component_once_and_closes(plugins, tmp_path):
     config = _config(plugins)
     run = Run.start(config, tmp_path / "out")

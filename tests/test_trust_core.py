@@ -90,6 +90,26 @@ def test_fresh_in_a_folder_openr_created_starts_over(plugins, invoke, write_conf
     assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.yaml", "results.jsonl", "summary.json"]
 
 
+def test_a_run_folder_written_before_markers_resumes(plugins, invoke, write_config, tmp_path):
+    config = write_config(EVAL)
+    out = tmp_path / "old-run"
+    assert invoke("run", config, "-o", str(out)).exit_code == 0
+    (out / MARKER_FILE).unlink()  # as an earlier openr release left it
+    results = (out / "results.jsonl").read_bytes()
+    assert invoke("run", config, "-o", str(out)).exit_code == 0
+    assert (out / "results.jsonl").read_bytes() == results and (out / MARKER_FILE).is_file()
+    (out / MARKER_FILE).unlink()
+    (out / "extra.txt").write_text("x")
+    assert invoke("run", config, "-o", str(out), "--set", "n=2", "--fresh").exit_code == 0
+    assert not (out / "extra.txt").exists()
+    # a config.yaml that is not a job's does not make a folder openr's
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("lr: 0.1\n")
+    assert _one_line_error(invoke("run", config, "-o", str(mine), "--fresh")).startswith(f"{mine}: not an openr run folder")
+    assert (mine / "config.yaml").read_text() == "lr: 0.1\n"
+
+
 @pytest.mark.parametrize("where", [".", "..", "~", "/"])
 def test_fresh_never_deletes_cwd_a_parent_of_it_or_home(plugins, invoke, write_config, tmp_path, monkeypatch, where):
     config = write_config(EVAL)
