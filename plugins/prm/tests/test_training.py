@@ -58,17 +58,18 @@ def test_new_label_tokens_are_distinct_and_carry_gradient():
     with no gradient; ensure_marker must draw them as ordinary, distinct tokens."""
     import torch
 
-    from openr_prm.scoring import load_models, step_logits
-    from openr_prm.train_loop import _scoring_config, deepen, ensure_marker
+    from openr_prm.heads import LMHead
+    from openr_prm.train_loop import deepen, ensure_marker
     from openr_prm.trainer import PRMTrainerConfig
 
     torch.manual_seed(0)
     config = PRMTrainerConfig(model=BACKBONE, good_token="good", bad_token="bad", extra_layers=1)
-    scoring = _scoring_config(config)
-    models, tokenizer = load_models("lm-head", scoring, train=True)
+    head = LMHead.from_fields(config)
+    models, tokenizer = head.load(train=True)
     model = models["model"]
     deepen(model, 1)
-    ensure_marker("lm-head", config, model, tokenizer)
+    ensure_marker(head, config, model, tokenizer)
+    head.setup(tokenizer)
     weight = model.get_input_embeddings().weight
     good, bad = tokenizer.convert_tokens_to_ids(["good", "bad"])
     typical = (weight[10] - weight[11]).norm().item()
@@ -81,7 +82,6 @@ def test_new_label_tokens_are_distinct_and_carry_gradient():
     from openr_prm.layout import build_layout
 
     layout = build_layout(tokenizer, "ann has 5 coins .\n", ["5 + 1 = 7", "answer 7"], tag=" ки")
-    raw = step_logits("lm-head", models, [layout], tokenizer.pad_token_id,
-                      {"good": good, "bad": bad})[0]
+    raw = head.raw(models, [layout], tokenizer.pad_token_id)[0]
     torch.log_softmax(raw, -1)[:, 1].sum().backward()
     assert down.grad.norm().item() > 1e-3
