@@ -12,14 +12,16 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from transformers import (AutoModel, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig,
-                          MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helper module next to this file
-import prm_replicas as replicas  # noqa: E402
 from openr_core import Problem, ScoreRequest
 from openr_core.errors import DataError
 from openr_prm.models import ClassifierPRM, ImplicitPRM, LMHeadPRM, OutcomeRM
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helper modules next to this file
+import prm_replicas as replicas  # noqa: E402
+from prm_cards import (eurus_card, math_shepherd_card, qwen_prm_card, qwen_rm_card, rlhflow_card,  # noqa: E402
+                       skywork_card)
 
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = ROOT / "configs" / "models"
@@ -39,11 +41,6 @@ def preset(name: str, **override):
 
 def request(steps=STEPS):
     return ScoreRequest(Problem("p1", QUESTION), steps)
-
-
-def ids_of(encoded):
-    """apply_chat_template(tokenize=True) gives ids or a BatchEncoding depending on the version."""
-    return encoded["input_ids"] if hasattr(encoded, "keys") else encoded
 
 
 @pytest.fixture(scope="session")
@@ -86,26 +83,7 @@ def ckpt(tmp_path_factory):
     return {k: str(v) for k, v in out.items()}
 
 
-def load(path, cls=AutoModelForCausalLM, **kw):
-    from transformers import AutoTokenizer
-
-    return cls.from_pretrained(path, dtype=torch.float32, **kw).eval(), AutoTokenizer.from_pretrained(path)
-
-
 # -- Math-Shepherd (item 1) --------------------------------------------------------------------
-
-
-@torch.no_grad()
-def math_shepherd_card(path, question, steps):
-    model, tokenizer = load(path)
-    good_token, bad_token, step_tag = "+", "-", "ки"
-    candidate_tokens = tokenizer.encode(f"{good_token} {bad_token}")[1:]
-    step_tag_id = tokenizer.encode(f"{step_tag}")[-1]
-    output = "\n".join(f"{s} {step_tag}" for s in steps)
-    input_id = torch.tensor([tokenizer.encode(f"{question} {output}")])
-    logits = model(input_id).logits[:, :, candidate_tokens]
-    scores = logits.softmax(dim=-1)[:, :, 0]
-    return scores[input_id == step_tag_id].tolist(), candidate_tokens
 
 
 def test_math_shepherd_reads_the_cards_label_pieces(ckpt):
@@ -123,22 +101,6 @@ def test_a_label_that_is_not_one_piece_is_an_error(ckpt):
 
 
 # -- Qwen2.5-Math-PRM (remote code, <extra_0>, item 4) -----------------------------------------
-
-
-@torch.no_grad()
-def qwen_prm_card(path, question, steps):
-    model, tokenizer = load(path, AutoModel, trust_remote_code=True)
-    messages = [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": "<extra_0>".join(steps) + "<extra_0>"}]
-    conversation_str = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
-    input_ids = tokenizer.encode(conversation_str, return_tensors="pt")
-    outputs = model(input_ids=input_ids)
-    step_sep_id = tokenizer.encode("<extra_0>")[0]
-    token_masks = input_ids == step_sep_id
-    probabilities = torch.softmax(outputs[0], dim=-1) * token_masks.unsqueeze(-1)
-    sample = probabilities[0]
-    return sample[sample != 0].view(-1, 2)[:, 1].tolist()
 
 
 @pytest.mark.parametrize("name", ["qwen2.5-math-prm-7b", "qwen2.5-math-prm-72b"])
@@ -185,16 +147,6 @@ def test_a_head_that_does_not_match_is_an_error_naming_the_weights(ckpt, cls, na
 # -- Qwen2.5-Math-RM (outcome, remote code) ------------------------------------------------------
 
 
-@torch.no_grad()
-def qwen_rm_card(path, question, steps):
-    model, tokenizer = load(path, AutoModel, trust_remote_code=True)
-    chat = [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
-            {"role": "user", "content": question}, {"role": "assistant", "content": "\n\n".join(steps)}]
-    conversation_str = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
-    input_ids = tokenizer.encode(conversation_str, return_tensors="pt", add_special_tokens=False)
-    return model(input_ids=input_ids)[0].item()
-
-
 def test_qwen_math_rm_outcome_score(ckpt):
     rm = preset("qwen2.5-math-rm-72b", model=ckpt["qwen-rm"])
     scores = rm.score([request()])[0].scores
@@ -205,56 +157,12 @@ def test_qwen_math_rm_outcome_score(ckpt):
 # -- Skywork PRM (value head, per-step tokenisation) ---------------------------------------------
 
 
-@torch.no_grad()
-def skywork_card(path, problem, steps):
-    """skywork-o1-prm-inference: prepare_input + PRM_MODEL(return_probs=True) + derive_step_rewards."""
-    from safetensors.torch import load_file
-
-    causal, tokenizer = load(path)
-    state = load_file(Path(path) / "model.safetensors")
-    summary = torch.nn.Linear(causal.config.hidden_size, 1)
-    summary.load_state_dict({"weight": state["v_head.summary.weight"], "bias": state["v_head.summary.bias"]})
-    response, step_token = "\n".join(steps), "\n"
-    prompt_ids = tokenizer.encode(tokenizer.bos_token + problem + "\n")
-    response_ids, reward_flags = [], [0] * len(prompt_ids)
-    step_token_id = tokenizer.encode(step_token)[-1]
-    for step in response.split(step_token):
-        step_ids = tokenizer.encode(step) if step != "" else []
-        step_ids += [step_token_id]
-        flag = [0] * len(step_ids)
-        flag[-1] = 1
-        response_ids.extend(step_ids)
-        reward_flags.extend(flag)
-    input_ids = torch.tensor([prompt_ids + response_ids])
-    hidden = causal(input_ids=input_ids, output_hidden_states=True).hidden_states[-1]
-    value = torch.sigmoid(summary(hidden).squeeze(-1))[0]
-    return [value[i].item() for i, f in enumerate(reward_flags) if f == 1]
-
-
 def test_skywork_prm_value_head(ckpt):
     rm = preset("skywork-o1-open-prm-qwen-2.5-7b", model=ckpt["skywork"])
     assert rm.score([request()])[0].scores == pytest.approx(skywork_card(ckpt["skywork"], QUESTION, STEPS), abs=1e-5)
 
 
 # -- RLHFlow Llama3.1-8B-PRM (Llama-3 chat turns) ------------------------------------------------
-
-
-@torch.no_grad()
-def rlhflow_card(path, question, steps):
-    model, tokenizer = load(path)
-    plus_tag_id = tokenizer.encode("+")[-1]
-    minus_tag_id = tokenizer.encode("-")[-1]
-    candidate_tokens = [plus_tag_id, minus_tag_id]
-    conversation, scores = [], []
-    for k in range(len(steps)):
-        text = question + " " + steps[0] if k == 0 else steps[k]
-        conversation.append({"content": text, "role": "user"})
-        conversation.append({"content": "+", "role": "assistant"})
-        input_ids = torch.tensor([ids_of(tokenizer.apply_chat_template(conversation))]).view(1, -1)
-        assert (input_ids == tokenizer.bos_token_id).sum() == 1
-        logits = model(input_ids).logits[:, -3, candidate_tokens]
-        scores.append(logits.softmax(dim=-1)[:, 0].item())
-    return scores
 
 
 def test_rlhflow_llama_prm_reads_each_assistant_turn(ckpt):
@@ -268,39 +176,15 @@ def test_rlhflow_llama_prm_reads_each_assistant_turn(ckpt):
 # -- EurusPRM (implicit: model, reference, beta) -------------------------------------------------
 
 
-@torch.no_grad()
-def eurus_card(path, ref_path, question, steps, coef=0.001):
-    model, tokenizer = load(path)
-    ref_model, _ = load(ref_path)
-    input_ids = torch.tensor([ids_of(tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}, {"role": "assistant", "content": "\n\n".join(steps)}],
-        tokenize=True, add_generation_prompt=False))]).view(1, -1)
-    attention_mask = input_ids != tokenizer.pad_token_id
-    step_last_tokens = []
-    for step_num in range(0, len(steps) + 1):
-        conv = tokenizer.apply_chat_template([{"role": "user", "content": question},
-                                              {"role": "assistant", "content": "\n\n".join(steps[:step_num])}],
-                                             tokenize=False, add_generation_prompt=False)
-        conv = conv.strip()
-        if step_num != 0 and step_num != len(steps):
-            conv += "\n\n"
-        currect_ids = tokenizer.encode(conv, add_special_tokens=False)
-        step_last_tokens.append(len(currect_ids) - 2)
-    label_mask = torch.tensor([[0] * step_last_tokens[0] + [1] * (input_ids.shape[-1] - step_last_tokens[0])])
-    step_last_tokens = torch.tensor([step_last_tokens])
-
-    def get_logps(model):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-        labels = input_ids[:, 1:].clone().long()
-        per_token_logps = torch.gather(logits[:, :-1, :].log_softmax(-1), dim=2, index=labels.unsqueeze(2)).squeeze(2)
-        return per_token_logps
-
-    raw_reward = get_logps(model) - get_logps(ref_model)
-    beta_reward = (coef * raw_reward * label_mask[:, 1:]).cumsum(-1)
-    return beta_reward.gather(dim=-1, index=step_last_tokens[:, 1:])[0].tolist()
-
-
 def test_eurus_prm_implicit_rewards(ckpt):
     rm = preset("eurus-prm-stage2", model=ckpt["eurus"], reference=ckpt["eurus-ref"])
     expected = eurus_card(ckpt["eurus"], ckpt["eurus-ref"], QUESTION, STEPS)
     assert rm.score([request()])[0].scores == pytest.approx(expected, abs=1e-5)
+
+
+def test_docs_list_every_preset_and_head_kind():
+    from openr_prm.heads import HEADS
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    assert [p.name for p in sorted(MODELS.glob("*.yaml")) if p.name not in text] == []
+    assert [k for k, head in HEADS.items() if f"`{k}`" not in text or f"`{head.__name__}`" not in text] == []
