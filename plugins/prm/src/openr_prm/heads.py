@@ -48,9 +48,10 @@ def token_logprobs(model, ids, mask) -> torch.Tensor:
     return torch.log_softmax(logits, -1).gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
 
 
-def load_checked(auto_class, config, allowed_unused: tuple[str, ...] = (), **kwargs):
+def load_checked(auto_class, config, allowed_unused: tuple[str, ...] = (), new_head: bool = False, **kwargs):
     """``auto_class.from_pretrained`` that refuses a checkpoint whose weights do not match the
-    class (transformers would initialise the missing ones at random and drop the unexpected)."""
+    class (transformers would initialise the missing ones at random and drop the unexpected).
+    ``new_head`` (training from a base model): the head may be missing, and the LM head unused."""
     device = pick_device(config.device)
     kwargs = {"dtype": pick_dtype(config.dtype, device), "trust_remote_code": config.trust_remote_code, **kwargs}
     try:
@@ -58,6 +59,10 @@ def load_checked(auto_class, config, allowed_unused: tuple[str, ...] = (), **kwa
     except (OSError, ValueError) as e:
         raise DataError(f"model '{config.model}': cannot load: {str(e).splitlines()[0]}") from None
     missing = sorted(info.get("missing_keys") or ())
+    if new_head:
+        trunk = getattr(model, "base_model_prefix", "") + "."
+        missing = [k for k in missing if k.startswith(trunk)]
+        allowed_unused = (*allowed_unused, "lm_head.")
     unexpected = sorted(k for k in info.get("unexpected_keys") or () if not k.startswith(allowed_unused))
     if missing or unexpected:
         raise DataError(f"model '{config.model}': its weights do not match head {getattr(config, 'head', '')!r} "
@@ -118,7 +123,7 @@ class Head:
 
     def load_head_model(self, auto_class, train: bool, **kwargs) -> tuple[dict, object]:
         c = self.config
-        model = load_checked(auto_class, c, **kwargs)
+        model = load_checked(auto_class, c, new_head=train, **kwargs)
         model.train(train)
         return {"model": model}, load_tokenizer(c.tokenizer or c.model, trust_remote_code=c.trust_remote_code)
 
