@@ -188,3 +188,17 @@ def test_docs_list_every_preset_and_head_kind():
     text = (ROOT / "docs" / "models.md").read_text()
     assert [p.name for p in sorted(MODELS.glob("*.yaml")) if p.name not in text] == []
     assert [k for k, head in HEADS.items() if f"`{k}`" not in text or f"`{head.__name__}`" not in text] == []
+
+
+@pytest.mark.parametrize("name, replica", [
+    ("math-shepherd-mistral-7b-prm", {"model": "shepherd"}), ("qwen2.5-math-prm-7b", {"model": "qwen-prm"}),
+    ("qwen2.5-math-rm-72b", {"model": "qwen-rm"}), ("skywork-o1-open-prm-qwen-2.5-7b", {"model": "skywork"}),
+    ("rlhflow-llama3.1-8b-prm-deepseek-data", {"model": "rlhflow"}),
+    ("eurus-prm-stage2", {"model": "eurus", "reference": "eurus-ref"})])
+def test_presets_score_the_same_in_a_padded_batch_as_alone(ckpt, name, replica):
+    rm = preset(name, **{k: ckpt[v] for k, v in replica.items()})
+    batch = [request(STEPS), request(STEPS[:1]), request([]), request(STEPS[1:] + STEPS)]
+    together = rm.score(batch)
+    assert [len(s.scores) for s in together] == [3, 1, 0, 5]
+    for a, r in zip(together, batch):
+        assert a.scores == pytest.approx(rm.score([r])[0].scores, abs=1e-5)
