@@ -100,7 +100,9 @@ class VLLMRewardModel(RewardModel):
         if c.format in ("lm-head", "classifier"):
             from vllm.config import PoolerConfig
 
-            per_token = PoolerConfig(task="token_classify")
+            # every token's output (a model's default may be STEP pooling, e.g. Qwen2ForProcessRewardModel's,
+            # which returns nothing without a step tag id); the head picks the read positions
+            per_token = PoolerConfig(task="token_classify", tok_pooling_type="ALL")
         if c.format == "lm-head":
             from openr_transformers.loading import load_tokenizer
 
