@@ -96,7 +96,7 @@ class Head:
 
     def layout(self, tokenizer, request: ScoreRequest) -> Layout:
         c = self.config
-        if getattr(c, "chat", False):
+        if c.chat:
             prompt, suffix = chat_frame(tokenizer, request.problem.question, c.system_prompt)
             special = False  # the rendered template holds every special token it wants
         else:
