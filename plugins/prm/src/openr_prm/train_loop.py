@@ -16,7 +16,8 @@ from openr_core.types import LabelledExample, Problem, ScoreRequest, to_dict
 from openr_prm import metrics
 from openr_prm.augment import Augmenter, PoolAugmenter, delta_at, is_gold, labelled_copies
 from openr_prm.data import load_stepwise
-from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
+from openr_prm.heads import HEADS, Head, LMHead
+from openr_prm.scoring import Scorer
 from openr_transformers.loading import pick_device
 from openr_transformers.sft_loop import batch_indices, lr_factor, update
 
@@ -59,22 +60,19 @@ def copies_pool(config, run, train: list[LabelledExample]) -> list[LabelledExamp
     return pool
 
 
-def ensure_marker(kind: str, config, model, tokenizer) -> None:
-    """Add the step tag / separator (and LM-head label tokens) to the vocabulary when the base
-    model lacks them."""
-    wanted = [marker(kind, config).strip()]
-    if kind == "lm-head":
-        wanted += [config.good_token.strip(), config.bad_token.strip()]
+def ensure_marker(head: Head, config, model, tokenizer) -> None:
+    """Add the head's step tag / separator (and LM-head label tokens) to the vocabulary when the
+    base model lacks them."""
     missing = []
-    for text in filter(None, wanted):
+    for text in filter(None, head.tokens_to_learn()):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
             missing.append(text)
     if missing:
         old = model.get_input_embeddings().weight.detach().clone()
-        tokenizer.add_tokens(missing, special_tokens=kind == "classifier")
+        tokenizer.add_tokens(missing, special_tokens=head.special_marker)
         model.resize_token_embeddings(len(tokenizer))
-        tag = marker(kind, config).strip()
+        tag = head.marker.strip()
         if config.tag_init and tag in missing:
             source = config.join if config.tag_init == "join" else config.tag_init
             ids = tokenizer(source, add_special_tokens=False)["input_ids"]
@@ -82,19 +80,7 @@ def ensure_marker(kind: str, config, model, tokenizer) -> None:
                 raise ConfigError(f"trainer prm: tag_init {config.tag_init!r} must be one token, got {len(ids)}")
             with torch.no_grad():
                 model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids(tag)] = old[ids[0]]
-        if kind == "lm-head":
-            # transformers' mean resizing gives every new row the old mean plus noise of 1e-9 times the
-            # old covariance: `good` and `bad` come out identical (|e_good - e_bad| ~ 1e-4), so their
-            # logits are equal whatever the hidden state and the loss has almost no gradient except
-            # through those two rows. Draw the label tokens like ordinary, distinct tokens.
-            labels = {tokenizer.convert_tokens_to_ids(t) for t in missing if t != marker(kind, config).strip()}
-            with torch.no_grad():
-                weight = model.get_input_embeddings().weight
-                for tid in sorted(labels):
-                    weight[tid] = old.mean(0) + old.std(0) * torch.randn(old.shape[1], dtype=old.dtype)
-                if model.get_output_embeddings() is not None and model.get_output_embeddings().weight is not weight:
-                    for tid in sorted(labels):
-                        model.get_output_embeddings().weight[tid] = weight[tid]
+        head.init_new_tokens(model, tokenizer, missing, old)
 
 
 def deepen(model, extra_layers: int) -> None:
@@ -146,7 +132,7 @@ def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> N
     token = tokenizer.convert_tokens_to_ids(config.route_token)
     if token is None or token == tokenizer.unk_token_id:
         raise ConfigError(f"trainer prm: route_token {config.route_token!r} is not one token of the vocabulary")
-    from openr_prm.scoring import pad
+    from openr_prm.heads import pad
 
     chosen = layouts[:sample]
     ids, mask = pad(chosen, tokenizer.pad_token_id, next(model.parameters()).device)
@@ -211,22 +197,6 @@ def as_request(example: LabelledExample, index: int, steps=None) -> ScoreRequest
                         steps if steps is not None else example.completions)
 
 
-def loss_for(kind: str, raw: torch.Tensor, example: LabelledExample, config) -> torch.Tensor:
-    n = raw.shape[0]
-    if kind in ("outcome", "implicit"):
-        outcome = float(example.meta.get("outcome", all(example.labels)))
-        logit = raw[-1] if kind == "outcome" else config.beta * raw.sum()
-        return torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.tensor(outcome))
-    good = torch.tensor([float(x) for x in (example.soft_labels if config.soft_labels and example.soft_labels
-                                             else example.labels)][:n])
-    logp = torch.log_softmax(raw, -1)
-    if kind == "lm-head":  # columns: (good, bad)
-        logp_good, logp_bad = logp[:, 0], logp[:, 1]
-    else:
-        logp_good, logp_bad = logp[:, 1], logp[:, 0]
-    return -(good * logp_good + (1 - good) * logp_bad).mean()
-
-
 def aux_targets(example: LabelledExample, tokenizer) -> list[int]:
     """Per step, the last token of the gold step that a perturbed copy replaced (-100 elsewhere:
     a step as written, or one whose correct version is unknown). Only replaced steps get a
@@ -273,7 +243,9 @@ def evaluate(scorer: Scorer, examples: list[LabelledExample]) -> dict:
 
 
 def train_prm(config, run) -> str:
-    kind = config.kind
+    head = HEADS[config.kind].from_fields(config)
+    if config.aux_weight and not isinstance(head, LMHead):
+        raise ConfigError("trainer prm: aux_weight needs kind lm-head")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(run.seed)
@@ -281,18 +253,12 @@ def train_prm(config, run) -> str:
     train = [truncate(e, config.steps_after_first_error) for e in train if e.completions]
     if not train:
         raise DataError("trainer prm: no training examples")
-    scoring_config = _scoring_config(config)
-    models, tokenizer = load_models(kind, scoring_config, train=True)
+    models, tokenizer = head.load(train=True)
     model = models["model"]
     deepen(model, config.extra_layers)
-    ensure_marker(kind, config, model, tokenizer)
-    if kind == "implicit":
-        for p in models["reference"].parameters():
-            p.requires_grad_(False)
-    extra = {}
-    if kind == "lm-head":
-        extra = {"good": token_id(tokenizer, config.good_token), "bad": token_id(tokenizer, config.bad_token)}
-    layouts = layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(train)])
+    ensure_marker(head, config, model, tokenizer)
+    head.setup(tokenizer)
+    layouts = head.layouts(tokenizer, [as_request(e, i) for i, e in enumerate(train)])
     if config.route_token:
         if not config.extra_layers:
             raise ConfigError("trainer prm: route_token needs extra_layers")
@@ -323,15 +289,15 @@ def train_prm(config, run) -> str:
             bound = delta_at(step, config.steps, config.augment_delta_start, config.augment_delta_end, span)
             synthetic = [truncate(e, config.steps_after_first_error) for e in augmenter.draw(step, n_synthetic, bound)]
             batch += synthetic
-            batch_layouts += layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(synthetic)])
-        if kind == "lm-head" and config.aux_weight:
-            full = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, {**extra, "full_vocab": True})
-            raw = [f[:, [extra["good"], extra["bad"]]] for f in full]
+            batch_layouts += head.layouts(tokenizer, [as_request(e, i) for i, e in enumerate(synthetic)])
+        if config.aux_weight:
+            full = head.raw(models, batch_layouts, tokenizer.pad_token_id, full_vocab=True)
+            raw = [f[:, [head.good, head.bad]] for f in full]
             aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
         else:
-            raw = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, extra)
+            raw = head.raw(models, batch_layouts, tokenizer.pad_token_id)
             aux = None
-        loss = torch.stack([loss_for(kind, r, e, config) for r, e in zip(raw, batch)]).mean()
+        loss = torch.stack([head.loss(r, e, config.soft_labels) for r, e in zip(raw, batch)]).mean()
         if aux is not None:
             loss = loss + config.aux_weight * aux
         update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
@@ -344,7 +310,7 @@ def train_prm(config, run) -> str:
                 record["aux_loss"] = round(aux.item(), 5)
         if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
             model.eval()
-            record = {**(record or {"step": done}), **evaluate(Scorer(kind, scoring_config, models, tokenizer), dev)}
+            record = {**(record or {"step": done}), **evaluate(Scorer(head, models, tokenizer), dev)}
             model.train()
         if record:
             log.write(json.dumps(record) + "\n")
@@ -356,17 +322,3 @@ def train_prm(config, run) -> str:
     tokenizer.save_pretrained(final)
     return str(final)
 
-
-def _scoring_config(config):
-    """The reward-model config matching this training config (what inference must use)."""
-    from openr_prm import models as M
-
-    common = dict(model=config.model, prompt_template=config.prompt_template, join=config.join,
-                  max_length=config.max_length, dtype=config.dtype, device=config.device)
-    if config.kind == "lm-head":
-        return M.LMHeadConfig(**common, step_tag=config.step_tag, good_token=config.good_token, bad_token=config.bad_token)
-    if config.kind == "classifier":
-        return M.ClassifierConfig(**common, separator=config.separator)
-    if config.kind == "outcome":
-        return M.OutcomeConfig(**common)
-    return M.ImplicitConfig(**common, reference=config.reference or config.model, beta=config.beta)

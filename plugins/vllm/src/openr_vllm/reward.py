@@ -1,8 +1,9 @@
 """The `vllm-prm` reward model: process reward models served by vLLM's offline engine.
 
-Formats (``format:``), with the same text layout and read positions as openr-prm's models
-(``openr_prm.layout``: one tokenisation of the whole solution, one read position per step), so a
-checkpoint scores the same under `vllm-prm` as under the matching openr-prm model:
+Formats (``format:``) are openr-prm's head kinds (``openr_prm.heads``): the same head class
+builds the text layout (one tokenisation of the whole solution, one read position per step),
+resolves the label tokens and turns raw outputs into scores, so a checkpoint scores the same
+under `vllm-prm` as under the matching openr-prm model:
 
 - ``lm-head`` (Math-Shepherd; openr-prm's ``lm-head-prm``): a causal LM read at the step tag,
   score = P(good) / (P(good) + P(bad)). vLLM turns the LM head into a two-way token classifier
@@ -31,33 +32,43 @@ from openr_vllm.engine import EngineConfig, EngineError, import_vllm, shutdown, 
 @attrs.frozen(kw_only=True)
 class VLLMRewardConfig(EngineConfig):
     """``format`` picks the fields that matter: lm-head (``step_tag``, ``good_token``,
-    ``bad_token``), classifier (``separator``, ``positive_index``), implicit (``reference``,
-    ``beta``). ``prompt_template``, ``join`` and ``max_length`` as in openr-prm."""
+    ``bad_token``, ``chat_turns``), classifier (``separator``, ``positive_index``), implicit
+    (``reference``, ``beta``, ``reward``). ``prompt_template``, ``join``, ``suffix``, ``chat``,
+    ``system_prompt`` and ``max_length`` as in openr-prm."""
 
     format: Literal["lm-head", "classifier", "implicit"] = "lm-head"
     prompt_template: str = "{question}\n"
     join: str = "\n"
+    suffix: str = ""
+    chat: bool = False
+    system_prompt: str | None = None
     max_length: int = 4096
     step_tag: str = " ки"
     good_token: str = "+"
     bad_token: str = "-"
+    chat_turns: bool = False
     separator: str = "<extra_0>"
     positive_index: int = 1
     reference: str = ""
     beta: float = 0.05
+    reward: Literal["step", "cumulative"] = "step"
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
+        from openr_prm.layout import check_template
+
+        check_template(self.prompt_template)
         if self.format == "implicit" and not self.reference:
             raise ValueError("format implicit needs `reference:` (the model pi_theta was trained from)")
 
 
-def _prm_scoring():
+def _head(config: VLLMRewardConfig):
+    """openr-prm's head of this format, configured from the same fields."""
     try:
-        from openr_prm import scoring
+        from openr_prm.heads import HEADS
     except ImportError as e:
-        raise EngineError(f"vllm-prm uses openr-prm's text layout; install openr-prm: {e}") from None
-    return scoring
+        raise EngineError(f"vllm-prm uses openr-prm's heads; install openr-prm: {e}") from None
+    return HEADS[config.format].from_fields(config)
 
 
 def _sequence_classification(config: VLLMRewardConfig) -> str:
@@ -83,37 +94,43 @@ class VLLMRewardModel(RewardModel):
     def __init__(self, config=None, **fields):
         super().__init__(config, **fields)
         c = self.config
-        self._scoring = _prm_scoring()
-        self.kind = c.format
+        self.head = _head(c)
         self.reference = None
         import_vllm()  # a one-line error when vLLM is missing
         if c.format in ("lm-head", "classifier"):
             from vllm.config import PoolerConfig
 
-            per_token = PoolerConfig(task="token_classify")
+            # every token's output (a model's default may be STEP pooling, e.g. Qwen2ForProcessRewardModel's,
+            # which returns nothing without a step tag id); the head picks the read positions
+            per_token = PoolerConfig(task="token_classify", tok_pooling_type="ALL")
         if c.format == "lm-head":
+            from openr_transformers.loading import load_tokenizer
+
+            # the labels resolved as the card does (one-line errors), then passed to vLLM as the
+            # vocabulary pieces themselves (e.g. Math-Shepherd's `▁+`, not the bare `+`)
+            tokenizer = load_tokenizer(c.tokenizer or c.model, revision=c.revision, trust_remote_code=c.trust_remote_code)
+            self.head.setup(tokenizer)
+            labels = tokenizer.convert_ids_to_tokens([self.head.good, self.head.bad])
             # the LM head's good/bad rows become a two-way classifier read at every token
             self.llm = start_engine(c, runner="pooling", convert="classify", pooler_config=per_token, hf_overrides={
                 "architectures": [_sequence_classification(c)],
-                "classifier_from_token": [c.good_token, c.bad_token], "method": "no_post_processing"})
+                "classifier_from_token": labels, "method": "no_post_processing"})
         elif c.format == "classifier":
             self.llm = start_engine(c, runner="pooling", pooler_config=per_token)
         else:
             self.llm = start_engine(c)
             self.reference = start_engine(attrs.evolve(c, model=c.reference, tokenizer=c.tokenizer or c.model))
         self.tokenizer = self.llm.get_tokenizer()
-        if c.format == "lm-head":
-            self._scoring.token_id(self.tokenizer, c.good_token)  # one-line errors for unknown tokens
-            self._scoring.token_id(self.tokenizer, c.bad_token)
+        self.head.setup(self.tokenizer)
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[StepScores]:
-        layouts = self._scoring.layouts_for(self.tokenizer, self.kind, self.config, list(requests))
+        layouts = self.head.layouts(self.tokenizer, list(requests))
         todo = [i for i, layout in enumerate(layouts) if layout.read_positions]
         out = [StepScores((), 0) for _ in requests]
         if not todo:
             return out
         prompts = [{"prompt_token_ids": layouts[i].input_ids} for i in todo]
-        if self.kind == "implicit":
+        if self.reference is not None:
             values = self._implicit(prompts, [layouts[i] for i in todo])
         else:
             values = self._token_classes(prompts, [layouts[i] for i in todo])
@@ -127,14 +144,12 @@ class VLLMRewardModel(RewardModel):
 
         results = self.llm.encode(prompts, PoolingParams(use_activation=False), pooling_task="token_classify",
                                   use_tqdm=False)
-        column = 0 if self.kind == "lm-head" else self.config.positive_index
-        scores = []
-        for result, layout in zip(results, layouts):
-            logits = result.outputs.data.float()
-            scores.append(torch.softmax(logits[layout.read_positions], -1)[:, column].tolist())
-        return scores
+        # lm-head: the two-way classifier's columns are (good, bad), the head's raw layout
+        return [self.head.scores(result.outputs.data.float()[layout.read_positions])
+                for result, layout in zip(results, layouts)]
 
     def _implicit(self, prompts, layouts) -> list[list[float]]:
+        import torch
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
@@ -143,12 +158,10 @@ class VLLMRewardModel(RewardModel):
         scores = []
         for layout, a, b in zip(layouts, policy, reference):
             ids = layout.input_ids
-
-            def logprob(output, t):  # log p(token t | tokens < t)
-                return output.prompt_logprobs[t][ids[t]].logprob
-
-            scores.append([self.config.beta * sum(logprob(a, t) - logprob(b, t) for t in range(start, end))
-                           for start, end in layout.step_token_spans])
+            # column t-1: log pi(token t) - log pi_ref(token t), as the head's raw() takes it
+            ratio = torch.tensor([a.prompt_logprobs[t][ids[t]].logprob - b.prompt_logprobs[t][ids[t]].logprob
+                                  for t in range(1, len(ids))], dtype=torch.float64)
+            scores.append(self.head.scores(self.head.combine(layout, ratio)))
         return scores
 
     def close(self) -> None:
