@@ -6,11 +6,11 @@ imported when a Parquet file or a hub dataset is actually read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from openr_core.errors import DataError
+from openr_core import jsonl
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -52,40 +52,10 @@ def _split_files(folder: Path, split: str) -> list[Path]:
     )
 
 
-def _read_file(file: Path) -> Iterator[dict]:
-    suffix = file.suffix.lower()
-    if suffix == ".parquet":
-        yield from _read_parquet(file)
-        return
-    text = file.read_text(encoding="utf-8")
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None  # maybe JSON lines with a .json name
-        if data is not None:
-            if isinstance(data, dict):
-                for key in ("data", "rows", "examples", "problems"):
-                    if isinstance(data.get(key), list):
-                        data = data[key]
-                        break
-            if not isinstance(data, list):
-                raise DataError(f"{file}: expected a JSON array of records")
-            for i, record in enumerate(data):
-                if not isinstance(record, dict):
-                    raise DataError(f"{file}: record {i} is not an object")
-                yield record
-            return
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{file}:{line_no}: invalid JSON: {e.msg}") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{file}:{line_no}: expected a JSON object per line")
-        yield record
+def _read_file(file: Path) -> list[dict]:
+    if file.suffix.lower() == ".parquet":
+        return list(_read_parquet(file))
+    return jsonl.read_records(file)
 
 
 def _read_parquet(file: Path) -> Iterator[dict]:
