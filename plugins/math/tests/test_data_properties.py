@@ -24,7 +24,7 @@ damaged = st.tuples(as_jsonl, st.binary(max_size=6), st.integers(0, 200)).map(la
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(suffix=st.sampled_from([".jsonl", ".json"]), content=as_jsonl | as_json | damaged | st.binary(max_size=60))
+@given(suffix=st.sampled_from([".jsonl", ".json", ".parquet"]), content=as_jsonl | as_json | damaged | st.binary(max_size=60))
 def test_any_file_gives_problems_or_one_line(tmp_path, suffix, content):
     path = tmp_path / f"test{suffix}"
     path.write_bytes(content)

@@ -156,3 +156,13 @@ def test_bad_bodies_fail_in_one_line(server, kind):
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{server.url}/completions: ")
     assert "after 2 attempts" in message
+
+
+def test_error_details_stay_on_one_line_and_bad_settings_are_refused(server):
+    server.raw = [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 24\r\n\r\nline one\nline two\r\nthree"]
+    with pytest.raises(EndpointError) as info:
+        gen(server).generate([GenerationRequest("a", SamplingParams())])
+    assert str(info.value) == f"{server.url}/completions: HTTP 400: line one line two three"
+    for bad in ({"timeout": 0}, {"timeout": -1}, {"backoff": -0.5}):
+        with pytest.raises(ValueError):
+            OpenAIGenerator(model="m", **bad)

@@ -63,7 +63,11 @@ def _read_parquet(file: Path) -> Iterator[dict]:
         import pyarrow.parquet as pq
     except ImportError as e:  # pragma: no cover - pyarrow comes with datasets
         raise DataError(f"{file}: reading Parquet needs pyarrow ({e})") from None
-    yield from pq.read_table(file).to_pylist()
+    try:
+        table = pq.read_table(file)
+    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{file}: not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e}") from None
+    yield from table.to_pylist()
 
 
 def load_hub(name: str, subset: str | None, split: str) -> tuple[list[dict], str]:

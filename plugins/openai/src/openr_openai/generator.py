@@ -42,6 +42,10 @@ class OpenAIGeneratorConfig:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if not self.backoff >= 0:
+            raise ValueError(f"backoff must be >= 0 seconds, got {self.backoff}")
 
 
 class EndpointError(OpenrError):
@@ -113,7 +117,7 @@ class OpenAIGenerator(Generator):
                 if (code == 429 or code >= 500) and not last:
                     delay = self._wait(delay)
                     continue
-                detail = response.content[:200].decode(errors="replace")
+                detail = " ".join(response.content[:200].decode(errors="replace").split())  # one line
                 raise EndpointError(f"{url}: HTTP {code}: {detail}")
             try:
                 return parse(json.loads(response.content))
