@@ -2,6 +2,7 @@
 subsets of files that share a name stay apart; a class with no samples is "n/a", never 0."""
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -72,5 +73,25 @@ def test_subset_names():
     assert subset_names(["a/x/t.json", "b/x/t.json", "c.json"]) == {"a/x/t": "a/x/t.json", "b/x/t": "b/x/t.json",
                                                                       "c": "c.json"}
     assert subset_names(["t.json", "x/t.json"]) == {"t": "t.json", "x/t": "x/t.json"}
+    assert subset_names(["a/math.json", "a/math.jsonl"]) == {"a/math.json": "a/math.json", "a/math.jsonl": "a/math.jsonl"}
     with pytest.raises(DataError, match="x/t.json: listed twice in data"):
         subset_names(["x/t.json", "x/../x/t.json"])
+
+
+def test_subset_names_are_unique_for_any_list_of_distinct_files():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from openr_prm.evaljob import subset_names
+
+    part = st.sampled_from(["a", "b", "math", "x.y"])
+    path = st.tuples(st.lists(part, max_size=3), part, st.sampled_from(["", ".json", ".jsonl"])).map(
+        lambda t: "/".join([*t[0], t[1] + t[2]]))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(path, max_size=6, unique_by=lambda p: str(Path(p).resolve())))
+    def check(files):
+        names = subset_names(files)
+        assert sorted(names.values()) == sorted(files) and len(names) == len(files)
+
+    check()

@@ -67,14 +67,18 @@ def subset_names(files: list[str]) -> dict[str, str]:
     if len({Path(f).resolve() for f in files}) < len(files):
         twice = next(f for i, f in enumerate(files) if Path(f).resolve() in {Path(g).resolve() for g in files[:i]})
         raise DataError(f"{twice}: listed twice in data")
-    depth = [1] * len(files)
+    depth, whole = [1] * len(files), [False] * len(files)
     while True:
-        names = ["/".join(p.parts[-d:]) for p, d in zip(paths, depth)]
+        names = [f if w else "/".join(p.parts[-d:]) for p, d, w, f in zip(paths, depth, whole, files)]
         clashing = [i for i, name in enumerate(names) if names.count(name) > 1]
         if not clashing:
             return dict(zip(names, files))
-        for i in clashing:
-            depth[i] += 1
+        growing = [i for i in clashing if depth[i] < len(paths[i].parts)]
+        for i in growing or clashing:  # one folder more; at the top, the file as given (math.json vs .jsonl)
+            if growing:
+                depth[i] += 1
+            else:
+                whole[i] = True
 
 
 def score_all(run: Run, name: str, examples: list[LabelledExample], results_name: str, batch_size: int) -> list[list[float]]:
