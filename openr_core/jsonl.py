@@ -1,9 +1,10 @@
-"""Reading record files (JSON Lines, or a JSON array): the one reader that jobs and plugins use.
+"""Reading record files (JSON Lines, a JSON array, or Parquet): the one reader that jobs and plugins use.
 
 Any bytes give either a list of dicts or one :class:`DataError` line that names the file, the line
 (or record) and what is wrong: not UTF-8, not JSON, not an object, nested too deeply. Lines are
 split on ``\\n`` only (``str.splitlines`` would also split inside strings at U+2028 and friends),
-and a UTF-8 byte-order mark at the start is skipped. Standard library only.
+and a UTF-8 byte-order mark at the start is skipped. Standard library only, except that a
+``.parquet`` file is read with pyarrow, imported when one is read.
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def read_records(path: str | Path) -> list[dict]:
     """The records of a ``.json`` file (an array of objects, or ``{"data": [...]}``; JSON Lines with a
-    ``.json`` name also works) or of a JSON Lines file (any other name)."""
+    ``.json`` name also works), a ``.parquet`` file, or a JSON Lines file (any other name)."""
     return [record for _, record in iter_records(path)]
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[str, dict]]:
     """``(where, record)`` for each record of :func:`read_records`; ``where`` is ``FILE:LINE`` (JSON
     Lines) or ``FILE: record I`` (a JSON array), for error lines about the record's fields."""
+    if Path(path).suffix.lower() == ".parquet":
+        yield from ((f"{path}: row {i}", record) for i, record in enumerate(read_parquet(path)))
+        return
     raw = read_bytes(path)
     if Path(path).suffix.lower() != ".json":
         yield from ((f"{path}:{n}", record) for n, record in iter_lines(raw, path))
@@ -96,6 +100,20 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, dict]]:
         if not isinstance(record, dict):
             raise DataError(f"{path}: record {i}: expected a JSON object, got {_kind(record)}")
     yield from ((f"{path}: record {i}", record) for i, record in enumerate(data))
+
+
+def read_parquet(path: str | Path) -> list[dict]:
+    """The rows of a Parquet file as dicts (pyarrow); a missing, corrupt or empty file is one line."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    read_bytes(path)  # the same line as for any file that is missing or unreadable
+    try:
+        table = pq.read_table(path)
+    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e}") from None
+    return table.to_pylist()
 
 
 def _kind(value: Any) -> str:

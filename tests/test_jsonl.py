@@ -101,3 +101,18 @@ def test_json_files(tmp_path):
     path.write_text('[{"a": 1}')
     with pytest.raises(DataError, match=r"d.json: invalid JSON"):
         read_records(path)
+
+
+def test_parquet_files(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist([{"a": 1, "b": "x"}, {"a": 2, "b": None}]), path)
+    assert read_records(path) == [{"a": 1, "b": "x"}, {"a": 2, "b": None}]
+    for damaged in (b"", b"PAR1 not really PAR1", path.read_bytes()[:-20]):
+        (tmp_path / "bad.parquet").write_bytes(damaged)
+        with pytest.raises(DataError) as info:
+            read_records(tmp_path / "bad.parquet")
+        one_line_error(info.value, tmp_path / "bad.parquet")
+        assert "not a readable Parquet file" in str(info.value)

@@ -115,3 +115,15 @@ def test_non_utf8_and_json_array_files(tmp_path):
     bench.write_text('[{"problem": "p", "steps": ["a", "b"], "label": 1}, {"problem": "p", "steps": ["a"], "label": 1}]')
     with pytest.raises(DataError, match=r"bench.json: record 1: field 'label' must be -1"):
         load_stepwise(bench, "processbench")
+
+
+def test_parquet_prm_data(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    path = tmp_path / "trl.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "1+1?", "completions": ["1+1=2", "answer 2"], "labels": [True, False]},
+                                         {"prompt": None, "completions": ["a"], "labels": [True]}]), path)
+    with pytest.raises(DataError, match=r"trl.parquet: row 1: field 'prompt' must be a string, got NoneType"):
+        load_stepwise(path, "trl")
+    assert load_stepwise(path, "trl", limit=1)[0].labels == (True, False)

@@ -1,12 +1,11 @@
 """Reading benchmark records: local JSON / JSONL / Parquet files or folders, or the HF hub.
 
 Only the standard library is imported here at module level; pyarrow and ``datasets`` are
-imported when a Parquet file or a hub dataset is actually read.
+imported when a Parquet file or a hub dataset is actually read (files: ``openr_core.jsonl``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from openr_core.errors import DataError
@@ -26,7 +25,7 @@ def read_records(path: str | Path, split: str) -> tuple[list[dict], str]:
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     files = [p] if p.is_file() else _split_files(p, split)
-    records = [record for file in files for record in _read_file(file)]
+    records = [record for file in files for record in jsonl.read_records(file)]
     return records, ", ".join(str(f) for f in files)
 
 
@@ -50,24 +49,6 @@ def _split_files(folder: Path, split: str) -> list[Path]:
         f"{split}-*.parquet, {split}/); found: {', '.join(present) or 'nothing'}. "
         f"Point `path` at a file, or map the split with `splits`."
     )
-
-
-def _read_file(file: Path) -> list[dict]:
-    if file.suffix.lower() == ".parquet":
-        return list(_read_parquet(file))
-    return jsonl.read_records(file)
-
-
-def _read_parquet(file: Path) -> Iterator[dict]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:  # pragma: no cover - pyarrow comes with datasets
-        raise DataError(f"{file}: reading Parquet needs pyarrow ({e})") from None
-    try:
-        table = pq.read_table(file)
-    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"{file}: not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e}") from None
-    yield from table.to_pylist()
 
 
 def load_hub(name: str, subset: str | None, split: str) -> tuple[list[dict], str]:

@@ -11,12 +11,10 @@ from openr_core.paths import resolve_location
 
 def read_records(location: str, split: str = "train") -> list[dict]:
     path = Path(resolve_location(location))
-    if path.suffix in (".jsonl", ".json"):
+    if path.suffix in (".jsonl", ".json", ".parquet"):
         return jsonl.read_records(path)
     import datasets
 
-    if path.suffix == ".parquet":
-        return list(datasets.load_dataset("parquet", data_files=str(path), split="train"))
     if path.exists():
         raise DataError(f"{path}: unsupported file type (use .jsonl, .json or .parquet)")
     return list(datasets.load_dataset(location, split=split))  # a hub dataset name
