@@ -16,6 +16,7 @@ class FakeServer:
         self.stop = threading.Event()  # set at teardown: ends a dripping answer
         self.required_key = None
         self.delay = 0.0
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once (with a delay)
         self.raw = []  # whole HTTP answers (bytes) to send, one per request, before normal answers
         self.drip = None  # (seconds per byte, bytes): answer a byte at a time, forever slow
 
@@ -34,7 +35,12 @@ class FakeServer:
                 if server.required_key and self.headers.get("Authorization") != f"Bearer {server.required_key}":
                     code = 401
                 if server.delay:
+                    with server.lock:
+                        server.in_flight += 1
+                        server.most_in_flight = max(server.most_in_flight, server.in_flight)
                     time.sleep(server.delay)
+                    with server.lock:
+                        server.in_flight -= 1
                 with server.lock:
                     raw = server.raw.pop(0) if server.raw else None
                 if raw is not None:

@@ -11,6 +11,7 @@ name the URL. Redirects are never followed, so the API key is only ever sent to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -180,14 +181,12 @@ def _int(value) -> int:
 _DEADLINE = threading.local()
 
 
-class _deadline:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def __enter__(self):
-        _DEADLINE.at = time.monotonic() + self.seconds
-
-    def __exit__(self, *exc):
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    _DEADLINE.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
         _DEADLINE.at = math.inf
 
 
@@ -229,6 +228,3 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def connect_unix_socket(self, path, timeout=None, socket_options=None) -> httpcore.NetworkStream:
         return _DeadlineStream(self.backend.connect_unix_socket(path, _time_left(timeout, httpcore.ConnectTimeout),
                                                                 socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
