@@ -165,3 +165,32 @@ def test_error_details_stay_on_one_line_and_bad_settings_are_refused(server):
     for bad in ({"timeout": 0}, {"timeout": -1}, {"backoff": -0.5}):
         with pytest.raises(ValueError):
             OpenAIGenerator(model="m", **bad)
+
+
+def test_any_json_answer_parses_or_is_a_bad_body():
+    """Whatever JSON a server answers with, the parser gives a result or _BadBody (retried, then
+    one line), never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from openr_openai.generator import _BadBody, _parse
+
+    scalars = st.none() | st.booleans() | st.integers(-2, 3) | st.floats(allow_nan=False) | st.text(max_size=4)
+    values = st.recursive(scalars, lambda v: st.lists(v, max_size=3) | st.dictionaries(st.text(max_size=3), v, max_size=3),
+                          max_leaves=8)
+    choice = st.fixed_dictionaries({}, optional={"index": values | st.integers(0, 2), "text": values | st.text(max_size=4),
+                                                 "finish_reason": values, "stop_reason": values,
+                                                 "logprobs": values | st.fixed_dictionaries({"token_logprobs": values})})
+    body = st.fixed_dictionaries({}, optional={"choices": st.lists(choice | values, max_size=3) | values,
+                                               "usage": values}) | values
+
+    @settings(max_examples=300, deadline=None)
+    @given(body, st.integers(1, 2), st.booleans())
+    def check(data, n, logprobs):
+        try:
+            result = _parse(data, GenerationRequest("p", SamplingParams(n=n, logprobs=logprobs)))
+        except _BadBody:
+            return
+        assert len(result.completions) == n and all(isinstance(c.text, str) for c in result.completions)
+
+    check()
