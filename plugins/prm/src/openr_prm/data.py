@@ -47,8 +47,8 @@ def _text(value: Any, where: str, name: str) -> str:
 
 
 def _steps(value: Any, where: str, name: str) -> list[str]:
-    if not isinstance(value, list):
-        raise DataError(f"{where}: field '{name}' must be a list of step strings, got {_describe(value)}")
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: field '{name}' must be a non-empty list of step strings, got {_describe(value)}")
     for i, step in enumerate(value):
         _text(step, where, f"{name}[{i}]")
     return value
