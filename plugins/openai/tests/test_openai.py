@@ -139,6 +139,15 @@ BAD_BODIES = {
 }
 
 
+def test_an_endless_answer_is_cut_off_not_held_in_memory(server, monkeypatch):
+    from openr_openai import generator
+
+    monkeypatch.setattr(generator, "MAX_ANSWER_BYTES", 100_000)
+    server.raw = [_answer(b'{"choices": [' + b" " * 300_000 + b"]}")] * 2
+    with pytest.raises(EndpointError, match=r"unusable answer after 2 attempts: the answer is larger than 100000 bytes"):
+        gen(server, max_retries=1).generate([GenerationRequest("a", SamplingParams())])
+
+
 @pytest.mark.parametrize("kind", BAD_BODIES)
 def test_bad_bodies_are_retried_then_succeed(server, kind):
     server.raw = [BAD_BODIES[kind]] * 2

@@ -93,7 +93,7 @@ class OpenAIGenerator(Generator):
             last = attempt == self.config.max_retries
             try:
                 with _deadline(self.config.timeout):
-                    response = self._pool.request("POST", url, headers=headers, content=payload)
+                    response, content = self._send(url, headers, payload)
             except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.RemoteProtocolError, OSError) as e:
                 if not last:
                     delay = self._wait(delay)
@@ -118,18 +118,30 @@ class OpenAIGenerator(Generator):
                 if (code == 429 or code >= 500) and not last:
                     delay = self._wait(delay)
                     continue
-                detail = " ".join(response.content[:200].decode(errors="replace").split())  # one line
+                detail = " ".join((content or b"")[:200].decode(errors="replace").split())  # one line
                 raise EndpointError(f"{url}: HTTP {code}: {detail}")
             try:
-                return parse(json.loads(response.content))
+                if content is None:
+                    raise _BadBody(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+                return parse(json.loads(content))
             except (ValueError, UnicodeDecodeError, _BadBody) as e:
                 if not last:
                     delay = self._wait(delay)
                     continue
                 problem = e if isinstance(e, _BadBody) else f"not JSON ({e})"
                 raise EndpointError(f"{url}: unusable answer after {attempt + 1} attempts: {problem}; "
-                                    f"starts {response.content[:80]!r}") from None
+                                    f"starts {(content or b'')[:80]!r}") from None
         raise AssertionError("unreachable")
+
+    def _send(self, url: str, headers: dict, payload: bytes) -> tuple[httpcore.Response, bytes | None]:
+        """The response and its body; the body is None past MAX_ANSWER_BYTES (read no further)."""
+        with self._pool.stream("POST", url, headers=headers, content=payload) as response:
+            content = bytearray()
+            for chunk in response.iter_stream():
+                content += chunk
+                if len(content) > MAX_ANSWER_BYTES:
+                    return response, None
+            return response, bytes(content)
 
     def close(self) -> None:
         self._pool.close()
@@ -139,6 +151,9 @@ class OpenAIGenerator(Generator):
         self.retries += 1
         time.sleep(seconds)
         return seconds * 2
+
+
+MAX_ANSWER_BYTES = 64 * 2**20  # a completions answer is a few MB at most, even with n=64 and log-probs
 
 
 class _BadBody(ValueError):
