@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from openr_arith.task import ArithTask
 from openr_core.cli import cli
+from openr_core.jsonl import read_jsonl
 from openr_transformers.loading import load_causal_lm
 from openr_transformers.sft_loop import batch_indices, dev_accuracy
 
@@ -39,7 +40,7 @@ def ours(args, out: Path) -> tuple[float, Path]:
     path.write_text(json.dumps(config))
     result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out / "ours")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    log = [json.loads(line) for line in (out / "ours" / "train_log.jsonl").read_text().splitlines()]
+    log = read_jsonl(out / "ours" / "train_log.jsonl")
     per_update = [r["sample_seconds"] + r["update_seconds"] for r in log if "update_seconds" in r]
     return statistics.median(per_update), out / "ours" / "final"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-from openr_core.errors import ConfigError
+from openr_core.errors import ConfigError, DataError
 
 
 def resolve_location(location: str) -> str:
@@ -25,3 +25,18 @@ def resolve_location(location: str) -> str:
     if not path.exists():
         raise ConfigError(f"{location}: no such file or folder in package '{package}' ({path})")
     return str(path)
+
+
+def looks_local(location: str) -> bool:
+    """A filesystem path rather than a hub name (``org/name``): absolute, ``~``, ``./``/``../``, or
+    more than one ``/``. Hub names can be none of these."""
+    return location.startswith(("/", "~", ".")) or location.count("/") > 1 or "\\" in location
+
+
+def check_local_folder(location: str, what: str = "model") -> None:
+    """One DataError line when ``location`` (resolved) is a local path with no folder there; without
+    this check the hub client answers "Repo id must be in the form ..." for a mistyped path."""
+    resolved = resolve_location(location)
+    if looks_local(resolved) and not Path(resolved).expanduser().is_dir():
+        state = "is not a folder" if Path(resolved).expanduser().exists() else "no such folder"
+        raise DataError(f"{what} '{location}': {state} ({Path(resolved).expanduser()})")

@@ -25,6 +25,7 @@ from typing import Any
 
 from openr_core.config import ComponentSpec, dump_yaml, read_yaml, unstructure
 from openr_core.errors import ConfigError, DataError
+from openr_core.jsonl import iter_lines, read_bytes
 
 CONFIG_FILE = "config.yaml"
 MARKER_FILE = ".openr-run"
@@ -227,23 +228,15 @@ class JsonlResults:
             self._load()
 
     def _load(self) -> None:
-        raw = self.path.read_bytes()
-        *lines, tail = raw.split(b"\n")
-        for line_no, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
-                raise DataError(f"{self.path}: line {line_no} is not valid JSON: {getattr(e, 'msg', e)}") from None
-            if not isinstance(record, dict) or self.key not in record:
-                raise DataError(f"{self.path}: line {line_no} has no '{self.key}' field")
-            if isinstance(record[self.key], (dict, list)):
-                raise DataError(f"{self.path}: line {line_no}: '{self.key}' must be a string or a number")
-            self._records[record[self.key]] = record
-        if tail:  # a last line without its newline was cut short by a kill
+        raw = read_bytes(self.path)
+        whole = raw[: raw.rfind(b"\n") + 1]
+        for line_no, record in iter_lines(whole, self.path):
+            if not isinstance(record.get(self.key), (str, int)):
+                raise DataError(f"{self.path}:{line_no}: no '{self.key}' field (a string or a number)")
+            self._records.setdefault(record[self.key], record)
+        if len(whole) < len(raw):  # a last line without its newline was cut short by a kill
             with open(self.path, "r+b") as f:
-                f.truncate(len(raw) - len(tail))
+                f.truncate(len(whole))
 
     def __contains__(self, key: Any) -> bool:
         return key in self._records

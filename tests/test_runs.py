@@ -59,19 +59,19 @@ def test_jsonl_custom_key_and_empty_lines(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"id": 1}\nnot json\n{"id": 3}\n', "line 2 is not valid JSON"),
-        ('{"id": 1}\n{"other": 2}\n', "line 2 has no 'id' field"),
-        ('[1, 2]\n', "line 1 has no 'id' field"),
-        ('{"id": 1}\n{"id": "caf\xe9"}\n'.encode("latin-1"), "line 2 is not valid JSON: 'utf-8' codec can't decode"),
-        ('{"id": [1]}\n', "line 1: 'id' must be a string or a number"),
+        (b'{"id": 1}\nnot json\n{"id": 3}\n', ":2: invalid JSON"),
+        (b'{"id": 1}\n{"other": 2}\n', ":2: no 'id' field"),
+        (b'[1, 2]\n', ":1: expected a JSON object, got a list"),
+        (b'{"id": 1}\n{"id": "\xff"}\n', ":2: not UTF-8 text"),
+        (b'{"id": [1]}\n', ":1: no 'id' field (a string or a number)"),
     ],
 )
 def test_jsonl_corrupt_middle_line_is_a_data_error(tmp_path, content, message):
     path = tmp_path / "results.jsonl"
-    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    path.write_bytes(content)
     with pytest.raises(DataError) as info:
         JsonlResults(path)
-    assert str(info.value).startswith(f"{path}: {message}")
+    assert str(info.value).startswith(f"{path}{message}")
 
 
 # -- Run ---------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def test_hand_written_solution():
 
 
 @pytest.mark.parametrize("text", ["", "answer", "answer -", "57 + = 65\nanswer x", "\x00\x01", "answer 12 13",
-                                  "9" * 5000, "answer 99999999999999999999999 extra", "= = =\n\n\n"])
+                                  "9" * 5000, "answer 99999999999999999999999 extra", "= = =\n\n\n",
+                                  "answer " + "1" * 5000, "1" * 5000 + " + 1 = 2\nanswer 2"])
 def test_malformed_output_is_wrong_never_crashes(task, text):
     problem, _ = solved(task)
     assert task.grade(problem, text).correct is False

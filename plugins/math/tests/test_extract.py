@@ -94,3 +94,97 @@ def test_helpers():
 )
 def test_gold_answer(value, fmt, expected):
     assert gold_answer(value, fmt) == expected
+
+
+# --- adversarial inputs: extraction is linear in the text's length --------------------------------
+
+ADVERSARIAL = {
+    "unclosed boxes": "\\boxed{" * 150_000,  # ~1 MB; the quadratic scan took ~50 s at 112 KB
+    "unclosed boxes, one closed first": "\\boxed{7} " + "\\boxed{ x" * 110_000,
+    "deep nesting": "\\boxed{" + "{" * 1_000_000,
+    "answer is, then an unclosed \\(": "The answer is \\(" * 70_000,
+    "answer is, then nothing on the line": "answer: . Answer: . " * 50_000,
+    "answer is, then an unclosed $": "The answer is $ \n" * 60_000,
+}
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_adversarial_text_is_extracted_in_linear_time(name):
+    """Each text is ~1 MB; linear code answers in well under a second even on a loaded machine,
+    the quadratic code needed minutes to hours. SIGALRM stops a regression after 5 s instead of
+    hanging the suite."""
+    import signal
+    import time
+
+    text = ADVERSARIAL[name]
+
+    def too_slow(*_):
+        raise TimeoutError(f"extract_answer on {len(text)} characters ({name}) took more than 5 s")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 5.0)
+    try:
+        t0 = time.perf_counter()
+        extract_answer(text, fallback_last_number=True)
+        elapsed = time.perf_counter() - t0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert elapsed < 5.0
+
+
+def test_adversarial_answers_are_still_right():
+    assert extract_answer("\\boxed{7} " + "\\boxed{ x" * 1000) == "7"
+    assert extract_answer("\\boxed{" * 1000 + "}") is None  # only the innermost box closes, and it is empty
+    assert last_boxed("\\boxed{" * 1000 + "5}") == "5"
+    assert last_boxed("\\boxed{a} \\boxed{" * 1000) == "a"
+    assert extract_answer("answer: . Answer: . " * 100 + "The answer is 4.") == "4"
+    assert extract_answer("The answer is \\(" * 100 + "3\\)") == "3"
+
+
+def _reference_last_boxed(text):
+    """The original (quadratic) implementation: one scan per box, from its brace to the end."""
+    def scan(start):
+        depth, i = 0, start
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start + 1 : i]
+            i += 1
+        return None
+
+    import re
+
+    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)(?![A-Za-z])", text))):
+        rest = text[match.end():]
+        stripped = rest.lstrip()
+        if stripped.startswith("{"):
+            content = scan(match.end() + len(rest) - len(stripped))
+            if content is not None:
+                return content.strip()
+        elif stripped and stripped is not rest:
+            token = re.match(r"[^\s$]+", stripped)
+            if token:
+                return token.group(0).rstrip(".,;")
+    return None
+
+
+PIECES = ["\\boxed", "\\fbox", "{", "}", "\\{", "\\}", "\\\\", "\\", " ", "\n", "5", "x", "$", "\\(", "\\)",
+          "The answer is ", "answer:", ". ", "A", "####", "\\boxedx"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_last_boxed_agrees_with_the_reference_on_random_texts(seed):
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(3000):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 25)))
+        assert last_boxed(text) == _reference_last_boxed(text), text

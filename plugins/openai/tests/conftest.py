@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -12,8 +13,12 @@ class FakeServer:
         self.failures = []  # HTTP codes to answer before succeeding
         self.requests = []
         self.lock = threading.Lock()
+        self.stop = threading.Event()  # set at teardown: ends a dripping answer
         self.required_key = None
         self.delay = 0.0
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once (with a delay)
+        self.raw = []  # whole HTTP answers (bytes) to send, one per request, before normal answers
+        self.drip = None  # (seconds per byte, bytes): answer a byte at a time, forever slow
 
     def handler(self):
         server = self
@@ -30,9 +35,31 @@ class FakeServer:
                 if server.required_key and self.headers.get("Authorization") != f"Bearer {server.required_key}":
                     code = 401
                 if server.delay:
-                    import time
-
+                    with server.lock:
+                        server.in_flight += 1
+                        server.most_in_flight = max(server.most_in_flight, server.in_flight)
                     time.sleep(server.delay)
+                    with server.lock:
+                        server.in_flight -= 1
+                with server.lock:
+                    raw = server.raw.pop(0) if server.raw else None
+                if raw is not None:
+                    self.wfile.write(raw)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if server.drip:
+                    seconds, data = server.drip
+                    try:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i : i + 1])
+                            self.wfile.flush()
+                            if server.stop.wait(seconds):
+                                break
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up, as it should
+                    self.close_connection = True
+                    return
                 if code != 200:
                     self.send_response(code)
                     self.end_headers()
@@ -61,11 +88,23 @@ class FakeServer:
 
 
 @pytest.fixture
+def server2():
+    """A second server on another port: another origin."""
+    yield from _serve()
+
+
+@pytest.fixture
 def server():
+    yield from _serve()
+
+
+def _serve():
     fake = FakeServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     yield fake
+    fake.stop.set()
     httpd.shutdown()
+    httpd.server_close()

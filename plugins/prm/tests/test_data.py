@@ -51,8 +51,80 @@ def test_trl_and_openr_formats(tmp_path):
     assert b.labels == (True,) and b.soft_labels == (0.75,)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "completions": ["a", "b"], "labels": [true]}\n')
-    with pytest.raises(DataError, match=r"bad.jsonl: record 0: .*2 steps but 1 labels"):
+    with pytest.raises(DataError, match=r"bad.jsonl:1: .*2 steps but 1 labels"):
         load_stepwise(bad, "openr")
     trl.write_text('{"prompt": "x"}\n')
-    with pytest.raises(DataError, match="record 0: missing field 'completions'"):
+    with pytest.raises(DataError, match="trl.jsonl:1: missing field 'completions'"):
         load_stepwise(trl, "trl")
+
+
+GOOD = {"prompt": "1+1?", "completions": ["1+1=2", "answer 2"], "labels": [True, False]}
+
+WRONG_SHAPES = [  # (format, record, the error after "FILE:LINE: ")
+    ("openr", {**GOOD, "labels": ["true", "false"]}, "field 'labels[0]' must be true/false (or 0/1), got str 'true'"),
+    ("trl", {**GOOD, "labels": ["false", "false"]}, "field 'labels[0]' must be true/false or a number in [0, 1], got str"),
+    ("openr", {**GOOD, "completions": "1+1=2"}, "field 'completions' must be a non-empty list of step strings, got str"),
+    ("openr", {**GOOD, "completions": [], "labels": []}, "field 'completions' must be a non-empty list of step strings"),
+    ("trl", {**GOOD, "completions": {"a": "1+1=2"}}, "field 'completions' must be a non-empty list of step strings, got dict"),
+    ("openr", {**GOOD, "completions": ["1+1=2", 2]}, "field 'completions[1]' must be a string, got int 2"),
+    ("openr", {**GOOD, "prompt": None}, "field 'prompt' must be a string, got NoneType None"),
+    ("trl", {**GOOD, "labels": 1}, "field 'labels' must be a list of step labels, got int 1"),
+    ("openr", {**GOOD, "labels": [2, 0]}, "field 'labels[0]' must be true/false (or 0/1), got int 2"),
+    ("openr", {**GOOD, "soft_labels": [0.5, 7]}, "field 'soft_labels[1]' must be true/false or a number in [0, 1]"),
+    ("openr", {**GOOD, "meta": [1]}, "field 'meta' must be an object, got list"),
+    ("processbench", {"problem": "p", "steps": ["a"], "label": "0"}, "field 'label' must be -1 (no error) or a step index below 1"),
+    ("processbench", {"problem": "p", "steps": ["a"], "label": 3}, "field 'label' must be -1 (no error) or a step index below 1"),
+    ("processbench", {"problem": "p", "steps": "ab", "label": -1}, "field 'steps' must be a non-empty list of step strings"),
+    ("processbench", {"problem": None, "steps": ["a"], "label": -1}, "field 'problem' must be a string"),
+    ("math-shepherd", {"input": 5, "label": "x"}, "field 'input' must be a string, got int 5"),
+    ("prm800k", {"question": {"problem": "p"}, "label": {"steps": [5]}}, "field 'label.steps[0]' must be an object, got int"),
+    ("prm800k", {"question": {"problem": "p"}, "label": []}, "field 'label' must be an object with a 'steps' list"),
+    ("prm800k", {"question": {"problem": None}, "label": {"steps": [{"completions": [{"text": "a", "rating": 1}],
+                                                                  "chosen_completion": 0}]}},
+     "field 'question.problem' must be a string"),
+]
+
+
+@pytest.mark.parametrize(("format", "record", "message"), WRONG_SHAPES)
+def test_records_of_the_wrong_shape_are_one_line_naming_file_line_and_field(tmp_path, format, record, message):
+    import json
+
+    path = tmp_path / "data.jsonl"
+    good = {"processbench": {"problem": "p", "steps": ["a"], "label": -1},
+            "math-shepherd": {"input": "q Step 1: a ки", "label": "q Step 1: a +"},
+            "prm800k": {"question": "p", "label": {"steps": [{"completions": [{"text": "a", "rating": 1}]}]}}}
+    path.write_text(json.dumps(good.get(format, GOOD)) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(DataError) as info:
+        load_stepwise(path, format)
+    assert str(info.value).startswith(f"{path}:2: {message}"), str(info.value)
+
+
+@pytest.mark.parametrize("data", [b"7\n", b'"text"\n', b"[1, 2]\n"])
+def test_bare_values_instead_of_records(tmp_path, data):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=rf"data.jsonl:1: expected a JSON object, got a"):
+        load_stepwise(path, "openr")
+
+
+def test_non_utf8_and_json_array_files(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"prompt": "caf\xe9", "completions": ["a"], "labels": [true]}\n')
+    with pytest.raises(DataError, match=r"data.jsonl:1: not UTF-8 text"):
+        load_stepwise(path, "openr")
+    bench = tmp_path / "bench.json"
+    bench.write_text('[{"problem": "p", "steps": ["a", "b"], "label": 1}, {"problem": "p", "steps": ["a"], "label": 1}]')
+    with pytest.raises(DataError, match=r"bench.json: record 1: field 'label' must be -1"):
+        load_stepwise(bench, "processbench")
+
+
+def test_parquet_prm_data(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    path = tmp_path / "trl.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "1+1?", "completions": ["1+1=2", "answer 2"], "labels": [True, False]},
+                                         {"prompt": None, "completions": ["a"], "labels": [True]}]), path)
+    with pytest.raises(DataError, match=r"trl.parquet: row 1: field 'prompt' must be a string, got NoneType"):
+        load_stepwise(path, "trl")
+    assert load_stepwise(path, "trl", limit=1)[0].labels == (True, False)

@@ -19,8 +19,11 @@ def test_never_flag_and_all_correct_predictors_score_zero_f1():
     assert never["correct_accuracy"] == 1.0 and never["error_accuracy"] == 0.0 and never["f1"] == 0.0
     always_first = M.processbench([0] * 4, labels)
     assert always_first["error_accuracy"] == 0.5 and always_first["correct_accuracy"] == 0.0 and always_first["f1"] == 0.0
-    only_correct = M.processbench([-1, -1], [-1, -1])
-    assert only_correct["correct_accuracy"] == 1.0 and only_correct["f1"] == 0.0  # no erroneous samples
+    only_correct = M.processbench([-1, -1], [-1, -1])  # no erroneous samples: not measured, not 0
+    assert only_correct == {"error_accuracy": None, "correct_accuracy": 1.0, "f1": None, "erroneous": 0, "correct": 2}
+    only_erroneous = M.processbench([1, -1, 0], [1, 2, 0])  # a limit below ProcessBench's first correct sample
+    assert only_erroneous == {"error_accuracy": 2 / 3, "correct_accuracy": None, "f1": None, "erroneous": 3, "correct": 0}
+    assert M.tune_threshold([[0.1], [0.9]], [0, 0]) == (None, None)
 
 
 def test_first_error_prediction_and_threshold_tuning():

@@ -35,8 +35,9 @@ WORDS = sorted(
     | {"has", "how", "many", "now", "answer", "it"}
 )
 SYMBOLS = (".", "?", "+", "-", "*", "=")
-STEP_RE = re.compile(r"^\s*(\d+)\s*([+\-*])\s*(\d+)\s*=\s*(\d+)\s*$")
-ANSWER_RE = re.compile(r"^\s*answer\s+(\d+)\s*$")
+# numbers of at most 18 digits: a longer one is no sandbox value, and int() refuses > 4300 digits
+STEP_RE = re.compile(r"^\s*(\d{1,18})\s*([+\-*])\s*(\d{1,18})\s*=\s*(\d{1,18})\s*$")
+ANSWER_RE = re.compile(r"^\s*answer\s+(\d{1,18})\s*$")
 
 
 @attrs.frozen

@@ -16,7 +16,6 @@ The data folder is ``$OPENR_SHARED_DATA`` if set, else ``<repo>/../shared/data``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import attrs
 
+from openr_core.jsonl import read_jsonl
 from openr_math.grader import Grader, as_int
 
 # -- where the data is -------------------------------------------------------------------------
@@ -36,10 +36,6 @@ def default_data_dir() -> Path:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parents[4]  # openr_math -> src -> math -> plugins -> repo
     return repo.parent / "shared" / "data"
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # -- 1. answer equivalence ---------------------------------------------------------------------
@@ -104,7 +100,7 @@ def answer_equivalence(data_dir: Path, mode: str = "case", grader: Grader | None
     """Run the grader on every case. ``mode="case"``: each case's own math-verify options (as
     its source test called the checker); ``mode="default"``: the tasks' one fixed setting."""
     grader = grader or Grader(timeout=5.0)
-    cases = [c for name in EQUIVALENCE_FILES for c in _jsonl(data_dir / "answer_equivalence" / name)]
+    cases = [c for name in EQUIVALENCE_FILES for c in read_jsonl(data_dir / "answer_equivalence" / name)]
     start = time.perf_counter()
     agree = 0
     disagreements = []
@@ -148,7 +144,7 @@ def best_of_n(data_dir: Path, source: str = "pred", task=None) -> BestOfNReport:
     path = data_dir / BON_FILE
     task = task or MathTask(path=str(path), answer_field="answer", id_field="idx")
     problems = task.load("test")
-    records = _jsonl(path)
+    records = read_jsonl(path)
     start = time.perf_counter()
     maj = rm = any_ok = 0
     recorded = {"majority@8": 0, "rm_best@8": 0, "pass@8": 0}

@@ -1,16 +1,15 @@
 """Reading benchmark records: local JSON / JSONL / Parquet files or folders, or the HF hub.
 
 Only the standard library is imported here at module level; pyarrow and ``datasets`` are
-imported when a Parquet file or a hub dataset is actually read.
+imported when a Parquet file or a hub dataset is actually read (files: ``openr_core.jsonl``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from openr_core.errors import DataError
+from openr_core import jsonl
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -26,7 +25,7 @@ def read_records(path: str | Path, split: str) -> tuple[list[dict], str]:
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     files = [p] if p.is_file() else _split_files(p, split)
-    records = [record for file in files for record in _read_file(file)]
+    records = [record for file in files for record in jsonl.read_records(file)]
     return records, ", ".join(str(f) for f in files)
 
 
@@ -50,50 +49,6 @@ def _split_files(folder: Path, split: str) -> list[Path]:
         f"{split}-*.parquet, {split}/); found: {', '.join(present) or 'nothing'}. "
         f"Point `path` at a file, or map the split with `splits`."
     )
-
-
-def _read_file(file: Path) -> Iterator[dict]:
-    suffix = file.suffix.lower()
-    if suffix == ".parquet":
-        yield from _read_parquet(file)
-        return
-    text = file.read_text(encoding="utf-8")
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None  # maybe JSON lines with a .json name
-        if data is not None:
-            if isinstance(data, dict):
-                for key in ("data", "rows", "examples", "problems"):
-                    if isinstance(data.get(key), list):
-                        data = data[key]
-                        break
-            if not isinstance(data, list):
-                raise DataError(f"{file}: expected a JSON array of records")
-            for i, record in enumerate(data):
-                if not isinstance(record, dict):
-                    raise DataError(f"{file}: record {i} is not an object")
-                yield record
-            return
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{file}:{line_no}: invalid JSON: {e.msg}") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{file}:{line_no}: expected a JSON object per line")
-        yield record
-
-
-def _read_parquet(file: Path) -> Iterator[dict]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:  # pragma: no cover - pyarrow comes with datasets
-        raise DataError(f"{file}: reading Parquet needs pyarrow ({e})") from None
-    yield from pq.read_table(file).to_pylist()
 
 
 def load_hub(name: str, subset: str | None, split: str) -> tuple[list[dict], str]:

@@ -14,6 +14,7 @@ The returned string is the answer as written (LaTeX kept), with surrounding math
 
 from __future__ import annotations
 
+import bisect
 import re
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
@@ -24,6 +25,10 @@ _ANSWER_IS = re.compile(
 _HASHES = re.compile(r"####\s*([^\n]*)")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\w])")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)
+_SPACES = re.compile(r"\s*")
+_TOKEN = re.compile(r"[^\s$]+")
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 
 
 def balanced(text: str, start: int) -> str | None:
@@ -32,36 +37,40 @@ def balanced(text: str, start: int) -> str | None:
     A backslash escapes the next character, so ``\\{`` and ``\\}`` (LaTeX set braces) do not
     count, while ``\\\\{`` (a line break, then a group) does.
     """
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
+    end = _closing_braces(text, start).get(start)
+    return None if end is None else text[start + 1 : end]
+
+
+def _closing_braces(text: str, start: int = 0) -> dict[int, int]:
+    """``{position of "{": position of its "}"}`` for every closed group from ``start`` on: one pass."""
+    stack: list[int] = []
+    closes: dict[int, int] = {}
+    for match in _BRACE_OR_ESCAPE.finditer(text, start):
+        ch = match.group()
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-        i += 1
-    return None
+            stack.append(match.start())
+        elif ch == "}" and stack:
+            closes[stack.pop()] = match.start()
+    return closes
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last complete ``\\boxed{}``/``\\fbox{}`` in ``text`` (None when there is none)."""
+    """Content of the last complete ``\\boxed{}``/``\\fbox{}`` in ``text`` (None when there is none).
+
+    Linear in ``len(text)``: the braces are matched once, not once per ``\\boxed`` (a text of many
+    unclosed ``\\boxed{`` took quadratic time before).
+    """
+    closes: dict[int, int] | None = None
     for match in reversed(list(_BOX.finditer(text))):
-        i = match.end()
-        rest = text[i:]
-        stripped = rest.lstrip()
-        if stripped.startswith("{"):
-            content = balanced(text, i + len(rest) - len(stripped))
-            if content is not None:
-                return content.strip()
-        elif stripped and stripped is not rest:  # "\boxed 5": one token after a space
-            token = re.match(r"[^\s$]+", stripped)
+        i = _SPACES.match(text, match.end()).end()
+        if text.startswith("{", i):
+            if closes is None:
+                closes = _closing_braces(text)
+            end = closes.get(i)
+            if end is not None:
+                return text[i + 1 : end].strip()
+        elif i < len(text) and i > match.end():  # "\boxed 5": one token after a space
+            token = _TOKEN.match(text, i)
             if token:
                 return token.group(0).rstrip(".,;")
     return None
@@ -82,24 +91,35 @@ def strip_math_delimiters(answer: str) -> str:
     return s
 
 
+_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+
+
 def _after_answer_is(text: str) -> str | None:
+    """What follows the last "the answer is" that states something. Linear in ``len(text)``: every
+    look-ahead (closing delimiter, end of line) is a bisect into positions found once."""
     matches = list(_ANSWER_IS.finditer(text))
+    if not matches:
+        return None
+    closers = {right: [m.start() for m in re.finditer(f"(?={re.escape(right)})", text)] for _, right in _DELIMITERS}
+    newlines = [m.start() for m in re.finditer("\n", text)]
     for match in reversed(matches):
-        rest = text[match.end() :].lstrip()
-        if not rest:
+        pos = _SPACES.match(text, match.end()).end()
+        if pos == len(text):
             continue
-        for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-            if rest.startswith(left):
-                end = rest.find(right, len(left))
-                if end > 0:
-                    found = rest[len(left) : end].strip()
+        for left, right in _DELIMITERS:
+            if text.startswith(left, pos):
+                found_at = closers[right]
+                k = bisect.bisect_left(found_at, pos + len(left))
+                if k < len(found_at):
+                    found = text[pos + len(left) : found_at[k]].strip()
                     if found:
                         return found
                 break
-        line = rest.split("\n", 1)[0]
+        k = bisect.bisect_left(newlines, pos)
+        line_end = newlines[k] if k < len(newlines) else len(text)
         # "The answer is 18. I hope it is correct." -> "18"; keep decimals like 3.5
-        line = re.split(r"\.\s+(?=[A-Z])", line, maxsplit=1)[0]
-        found = strip_math_delimiters(line)
+        sentence_end = _SENTENCE_END.search(text, pos, line_end)
+        found = strip_math_delimiters(text[pos : sentence_end.start() if sentence_end else line_end])
         if found:
             return found
     return None

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from openr_core.errors import DataError
+from openr_core.jsonl import iter_records
 from openr_core.types import LabelledExample
-from openr_transformers.datafiles import read_records
 
 FORMATS = ("openr", "trl", "math-shepherd", "prm800k", "processbench")
 HUB = "hub:"  # ``hub:<dataset>/<split>``, e.g. ``hub:Qwen/ProcessBench/gsm8k``
@@ -42,11 +43,10 @@ def read_json_records(path: str | Path) -> list[dict]:
     """Records of a local .json (a list) or .jsonl file, or of a ``hub:`` data set."""
     if str(path).startswith(HUB):
         return read_hub_records(str(path))
-    if not Path(path).is_file():
-        raise DataError(f"{path}: file not found")
-    data = read_records(str(path))
-    return data if isinstance(data, list) else [data]
+    return [record for _, record in iter_records(path)]
 
+
+# --- field checks: a record of the wrong shape is one line naming the file, line and field --------
 
 def _need(record: dict, fields: tuple[str, ...], where: str) -> None:
     missing = [f for f in fields if f not in record]
@@ -54,35 +54,88 @@ def _need(record: dict, fields: tuple[str, ...], where: str) -> None:
         raise DataError(f"{where}: missing field '{missing[0]}'")
 
 
-def from_openr(r: dict, where: str) -> LabelledExample:
-    _need(r, ("prompt", "completions", "labels"), where)
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _text(value: Any, where: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"{where}: field '{name}' must be a string, got {_describe(value)}")
+    return value
+
+
+def _steps(value: Any, where: str, name: str) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: field '{name}' must be a non-empty list of step strings, got {_describe(value)}")
+    for i, step in enumerate(value):
+        _text(step, where, f"{name}[{i}]")
+    return value
+
+
+def _label(value: Any, where: str, name: str, soft: bool = False) -> float:
+    """A step label: true/false, or 0/1 (with ``soft``, any number in [0, 1])."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and (value in (0, 1) or (soft and 0 <= value <= 1)):
+        return float(value)
+    allowed = "true/false or a number in [0, 1]" if soft else "true/false (or 0/1)"
+    raise DataError(f"{where}: field '{name}' must be {allowed}, got {_describe(value)}")
+
+
+def _labels(value: Any, where: str, name: str, soft: bool = False) -> list[float]:
+    if not isinstance(value, list):
+        raise DataError(f"{where}: field '{name}' must be a list of step labels, got {_describe(value)}")
+    return [_label(x, where, f"{name}[{i}]", soft) for i, x in enumerate(value)]
+
+
+def _optional_id(value: Any, where: str, name: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"{where}: field '{name}' must be a string id, got {_describe(value)}")
+
+
+def _example(where: str, prompt, steps, labels, soft=None, problem_id=None, meta=None) -> LabelledExample:
     try:
-        return LabelledExample(r["prompt"], r["completions"], [bool(x) for x in r["labels"]], r.get("soft_labels"),
-                               r.get("problem_id"), r.get("meta") or {})
+        return LabelledExample(prompt, steps, labels, soft, problem_id, meta or {})
     except ValueError as e:
         raise DataError(f"{where}: {e}") from None
+
+
+def from_openr(r: dict, where: str) -> LabelledExample:
+    _need(r, ("prompt", "completions", "labels"), where)
+    soft = r.get("soft_labels")
+    if soft is not None:
+        soft = _labels(soft, where, "soft_labels", soft=True)
+    meta = r.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise DataError(f"{where}: field 'meta' must be an object, got {_describe(meta)}")
+    labels = [x == 1.0 for x in _labels(r["labels"], where, "labels")]
+    return _example(where, _text(r["prompt"], where, "prompt"), _steps(r["completions"], where, "completions"),
+                    labels, soft, _optional_id(r.get("problem_id"), where, "problem_id"), meta)
 
 
 def from_trl(r: dict, where: str) -> LabelledExample:
     _need(r, ("prompt", "completions", "labels"), where)
-    labels = r["labels"]
-    soft = [float(x) for x in labels] if any(isinstance(x, float) and x not in (0.0, 1.0) for x in labels) else None
-    try:
-        return LabelledExample(r["prompt"], r["completions"], [bool(round(float(x))) for x in labels], soft)
-    except ValueError as e:
-        raise DataError(f"{where}: {e}") from None
+    values = _labels(r["labels"], where, "labels", soft=True)
+    soft = values if any(v not in (0.0, 1.0) for v in values) else None
+    return _example(where, _text(r["prompt"], where, "prompt"), _steps(r["completions"], where, "completions"),
+                    [bool(round(v)) for v in values], soft)
 
 
 def from_math_shepherd(r: dict, where: str, tag: str = "ки") -> LabelledExample:
     _need(r, ("input", "label"), where)
-    pieces = r["input"].split(tag)
+    text, label = _text(r["input"], where, "input"), _text(r["label"], where, "label")
+    pieces = text.split(tag)
     if len(pieces) < 2:
         raise DataError(f"{where}: no step tag '{tag}' in input")
     # the label text is the input with each tag replaced by + or -: read the sign after each step
     labels, cursor = [], 0
     for piece in pieces[:-1]:
         cursor += len(piece)
-        sign = r["label"][cursor : cursor + 1]
+        sign = label[cursor : cursor + 1]
         if sign not in ("+", "-"):
             raise DataError(f"{where}: expected '+' or '-' in label at character {cursor}, found {sign!r}")
         labels.append(sign == "+")
@@ -91,20 +144,37 @@ def from_math_shepherd(r: dict, where: str, tag: str = "ки") -> LabelledExampl
     m = re.search(r"Step 1:", first)
     prompt, step1 = (first[: m.start()], first[m.start():]) if m else ("", first)
     steps = [s.strip() for s in [step1, *pieces[1:-1]]]
-    return LabelledExample(prompt.strip(), steps, labels, None, None, {"task": r.get("task")})
+    return _example(where, prompt.strip(), steps, labels, None, None, {"task": r.get("task")})
 
 
 def from_prm800k(r: dict, where: str, neutral_is_good: bool = True) -> LabelledExample:
     _need(r, ("question", "label"), where)
+    label = r["label"]
+    if not isinstance(label, dict) or not isinstance(label.get("steps", []), list):
+        raise DataError(f"{where}: field 'label' must be an object with a 'steps' list, got {_describe(label)}")
     steps, labels = [], []
-    for k, step in enumerate(r["label"].get("steps", [])):
+    for k, step in enumerate(label.get("steps", [])):
+        field = f"label.steps[{k}]"
+        if not isinstance(step, dict):
+            raise DataError(f"{where}: field '{field}' must be an object, got {_describe(step)}")
         chosen = step.get("chosen_completion")
         completions = step.get("completions") or []
+        if not isinstance(completions, list) or not all(isinstance(c, dict) for c in completions):
+            raise DataError(f"{where}: field '{field}.completions' must be a list of objects")
+        if chosen is not None and not (isinstance(chosen, int) and not isinstance(chosen, bool)):
+            raise DataError(f"{where}: field '{field}.chosen_completion' must be an integer or null, got {_describe(chosen)}")
+        for i, c in enumerate(completions):
+            _text(c.get("text"), where, f"{field}.completions[{i}].text")
+            rating = c.get("rating")
+            if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float))):
+                raise DataError(f"{where}: field '{field}.completions[{i}].rating' must be -1, 0, 1 or null, "
+                                f"got {_describe(rating)}")
+        human = step.get("human_completion")
         if chosen is not None and 0 <= chosen < len(completions):
             picked = completions[chosen]
-        elif step.get("human_completion"):
-            picked = {"text": step["human_completion"]["text"] if isinstance(step["human_completion"], dict)
-                      else step["human_completion"], "rating": 1}
+        elif human:
+            text = human.get("text") if isinstance(human, dict) else human
+            picked = {"text": _text(text, where, f"{field}.human_completion"), "rating": 1}
         elif completions:
             picked = min(completions, key=lambda c: c.get("rating") if c.get("rating") is not None else 1)
         else:
@@ -116,16 +186,27 @@ def from_prm800k(r: dict, where: str, neutral_is_good: bool = True) -> LabelledE
             break  # the solution is abandoned at its first bad step
     if not steps:
         raise DataError(f"{where}: no rated steps")
-    question = r["question"]["problem"] if isinstance(r["question"], dict) else r["question"]
-    return LabelledExample(question, steps, labels, None, None, {"finish_reason": r["label"].get("finish_reason")})
+    question = r["question"]
+    if isinstance(question, dict):
+        question = question.get("problem")
+        field = "question.problem"
+    else:
+        field = "question"
+    return _example(where, _text(question, where, field), steps, labels, None, None,
+                    {"finish_reason": label.get("finish_reason")})
 
 
 def from_processbench(r: dict, where: str) -> LabelledExample:
     _need(r, ("problem", "steps", "label"), where)
-    first = int(r["label"])
-    labels = [first == -1 or i < first for i in range(len(r["steps"]))]
-    return LabelledExample(r["problem"], r["steps"], labels, None, r.get("id"),
-                           {"first_error": first, "final_answer_correct": r.get("final_answer_correct")})
+    steps = _steps(r["steps"], where, "steps")
+    first = r["label"]
+    if isinstance(first, bool) or not isinstance(first, int) or not -1 <= first < len(steps):
+        raise DataError(f"{where}: field 'label' must be -1 (no error) or a step index below {len(steps)}, "
+                        f"got {_describe(first)}")
+    labels = [first == -1 or i < first for i in range(len(steps))]
+    return _example(where, _text(r["problem"], where, "problem"), steps, labels, None,
+                    _optional_id(r.get("id"), where, "id"),
+                    {"first_error": first, "final_answer_correct": r.get("final_answer_correct")})
 
 
 READERS = {"openr": from_openr, "trl": from_trl, "math-shepherd": from_math_shepherd,
@@ -135,5 +216,5 @@ READERS = {"openr": from_openr, "trl": from_trl, "math-shepherd": from_math_shep
 def load_stepwise(path: str | Path, format: str = "openr", limit: int | None = None) -> list[LabelledExample]:
     if format not in READERS:
         raise DataError(f"{path}: unknown format '{format}'; formats: {', '.join(FORMATS)}")
-    records = read_json_records(path)[:limit]
-    return [READERS[format](r, f"{path}: record {i}") for i, r in enumerate(records)]
+    records = list(iter_records(path))[:limit]
+    return [READERS[format](record, where) for where, record in records]

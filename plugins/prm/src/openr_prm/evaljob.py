@@ -1,13 +1,14 @@
 """The ``eval-prm`` job: ProcessBench-style F1, step AUROC and Best-of-N for any reward model.
 
 Data: ``data`` files (``format``: processbench, openr, trl, math-shepherd, prm800k; the subset
-name is the file's stem), or the run's labeler applied to ``problems`` problems of the task's
+name is the file's stem, with parent folders prepended while two stems collide), or the run's labeler applied to ``problems`` problems of the task's
 ``split`` (e.g. the arith policy's own sampled solutions with exact labels). Scores are written
 per example to ``results.jsonl`` as they are computed, so a killed run resumes.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import attrs
 import click
 
 from openr_core.config import component, count
+from openr_core.errors import DataError
 from openr_core.jobs import JobConfig
 from openr_core.labelling import label_problems, read_labels
 from openr_core.runs import Run
@@ -48,7 +50,7 @@ class EvalPRMJob(JobConfig):
 def subsets(config: EvalPRMJob, run: Run, dev: bool = False) -> dict[str, list[LabelledExample]]:
     files = config.dev_data if dev else config.data
     if files:
-        return {Path(f).stem: load_stepwise(f, config.format, config.limit) for f in files}
+        return {name: load_stepwise(f, config.format, config.limit) for name, f in subset_names(files).items()}
     if run.task is None or run.component("labeler") is None:
         if dev:
             return {}
@@ -56,6 +58,27 @@ def subsets(config: EvalPRMJob, run: Run, dev: bool = False) -> dict[str, list[L
     split, n = (config.dev_split, config.dev_problems) if dev else (config.split, config.problems)
     labels = label_problems(run, run.task.load(split, n), config.batch_size, Path(run.output_dir) / "data" / split)
     return {split: read_labels(labels)}
+
+
+def subset_names(files: list[str]) -> dict[str, str]:
+    """``{subset name: file}``: each file's stem; stems that collide get parent folders prepended
+    until every name is unique (``a/math.json``, ``b/math.json`` -> ``a/math``, ``b/math``)."""
+    paths = [Path(f).with_suffix("") for f in files]
+    if len({Path(f).resolve() for f in files}) < len(files):
+        twice = next(f for i, f in enumerate(files) if Path(f).resolve() in {Path(g).resolve() for g in files[:i]})
+        raise DataError(f"{twice}: listed twice in data")
+    depth, whole = [1] * len(files), [False] * len(files)
+    while True:
+        names = [f if w else "/".join(p.parts[-d:]) for p, d, w, f in zip(paths, depth, whole, files)]
+        clashing = [i for i, name in enumerate(names) if names.count(name) > 1]
+        if not clashing:
+            return dict(zip(names, files))
+        growing = [i for i in clashing if depth[i] < len(paths[i].parts)]
+        for i in growing or clashing:  # one folder more; at the top, the file as given (math.json vs .jsonl)
+            if growing:
+                depth[i] += 1
+            else:
+                whole[i] = True
 
 
 def score_all(run: Run, name: str, examples: list[LabelledExample], results_name: str, batch_size: int) -> list[list[float]]:
@@ -85,7 +108,8 @@ def summarize(name: str, examples: list[LabelledExample], scores: list[list[floa
         last = len(s) if e.first_error == -1 else e.first_error + 1  # labels after the first error are unknown
         step_scores += s[:last]
         positives += list(e.labels[:last])
-    row["step_auroc"] = metrics.auroc(step_scores, positives)
+    auroc = metrics.auroc(step_scores, positives)
+    row["step_auroc"] = None if math.isnan(auroc) else auroc  # None: no good or no bad steps
     groups: dict[str, list] = {}
     for e, s in zip(examples, scores):
         if e.problem_id is not None and "outcome" in e.meta:
@@ -111,6 +135,10 @@ def run_eval_prm(config: EvalPRMJob, run: Run) -> dict:
             dev_scores += score_all(run, name, examples, "dev_results.jsonl", config.batch_size)
             dev_labels += [e.first_error for e in examples]
         threshold, dev_f1 = metrics.tune_threshold(dev_scores, dev_labels)
+        if threshold is None:
+            raise DataError(f"eval-prm: cannot tune a threshold: the dev data has {sum(l == -1 for l in dev_labels)} "
+                            f"correct and {sum(l != -1 for l in dev_labels)} erroneous samples (both are needed); "
+                            "give more dev data or set `threshold`")
         summary["tuned"] = {"threshold": threshold, "dev_f1": dev_f1}
     rows = []
     for name, examples in subsets(config, run).items():
@@ -118,7 +146,8 @@ def run_eval_prm(config: EvalPRMJob, run: Run) -> dict:
         rows.append(summarize(name, examples, scores, threshold, config.reducer))
     summary["threshold"] = threshold
     summary["subsets"] = rows
-    summary["average_f1"] = sum(r["f1"] for r in rows) / len(rows) if rows else 0.0
+    measured = [r["f1"] for r in rows if r["f1"] is not None]
+    summary["average_f1"] = sum(measured) / len(measured) if measured else None  # over subsets with both classes
     run.write_json("summary.json", summary)
     click.echo(format_table(rows, summary))
     return summary
@@ -130,6 +159,18 @@ def format_table(rows: list[dict], summary: dict) -> str:
     cols += extra
     lines = ["  ".join(f"{c:>16}" for c in cols)]
     for r in rows:
-        lines.append("  ".join(f"{r.get(c, ''):>16.4f}" if isinstance(r.get(c), float) else f"{str(r.get(c, '')):>16}" for c in cols))
-    lines.append(f"threshold {summary['threshold']:.4g}   average F1 {summary['average_f1']:.4f}")
+        lines.append("  ".join(f"{_cell(r.get(c, ''), c):>16}" for c in cols))
+    average = _cell(summary["average_f1"], "f1")
+    lines.append(f"threshold {summary['threshold']:.4g}   average F1 {average}")
+    empty = [f"{r['subset']} ({'no correct samples' if not r['correct'] else 'no erroneous samples'})"
+             for r in rows if r["f1"] is None]
+    if empty:
+        lines.append(f"n/a: not measured, a class is empty in {', '.join(empty)}")
     return "\n".join(lines)
+
+
+def _cell(value: Any, column: str) -> str:
+    """A table cell: floats to 4 places; a metric over an empty class (None) is "n/a", never 0."""
+    if value is None and column != "subset":
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -12,19 +12,30 @@ def predict_first_error(scores: Sequence[float], threshold: float) -> int:
 
 def processbench(predictions: Sequence[int], labels: Sequence[int]) -> dict:
     """Accuracy on erroneous samples (label != -1, exact index), on correct samples (label == -1),
-    and F1 = their harmonic mean, as the ProcessBench paper and code define it."""
+    and F1 = their harmonic mean, as the ProcessBench paper and code define it; with the number of
+    samples of each class. An accuracy over no samples is None (not measured, not 0), and so is
+    the F1 when either class is empty (e.g. a ``limit`` below ProcessBench's first correct sample)."""
     erroneous = [(p, l) for p, l in zip(predictions, labels) if l != -1]
     correct = [(p, l) for p, l in zip(predictions, labels) if l == -1]
-    err_acc = sum(p == l for p, l in erroneous) / len(erroneous) if erroneous else 0.0
-    cor_acc = sum(p == -1 for p, _ in correct) / len(correct) if correct else 0.0
-    f1 = 2 * err_acc * cor_acc / (err_acc + cor_acc) if err_acc + cor_acc else 0.0
+    err_acc = sum(p == l for p, l in erroneous) / len(erroneous) if erroneous else None
+    cor_acc = sum(p == -1 for p, _ in correct) / len(correct) if correct else None
+    if err_acc is None or cor_acc is None:
+        f1 = None
+    else:
+        f1 = 2 * err_acc * cor_acc / (err_acc + cor_acc) if err_acc + cor_acc else 0.0
     return {"error_accuracy": err_acc, "correct_accuracy": cor_acc, "f1": f1,
             "erroneous": len(erroneous), "correct": len(correct)}
 
 
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """``round(value, digits)``; None (a metric over an empty class) stays None."""
+    return None if value is None else round(value, digits)
+
+
 def tune_threshold(scores: Sequence[Sequence[float]], labels: Sequence[int],
-                   candidates: Sequence[float] | None = None) -> tuple[float, float]:
-    """The threshold with the best F1 (ties: the smallest); returns (threshold, f1)."""
+                   candidates: Sequence[float] | None = None) -> tuple[float | None, float | None]:
+    """The threshold with the best F1 (ties: the smallest); returns (threshold, f1), both None
+    when the labels lack erroneous or correct samples (no F1 to tune)."""
     if candidates is None:
         values = sorted({s for row in scores for s in row})
         # midpoints between observed scores, plus one above the top (flag everything)
@@ -32,6 +43,8 @@ def tune_threshold(scores: Sequence[Sequence[float]], labels: Sequence[int],
         if len(candidates) > 400:
             step = len(candidates) / 400
             candidates = [candidates[int(i * step)] for i in range(400)]
+    if -1 not in labels or all(label == -1 for label in labels):
+        return None, None
     best = (candidates[0], -1.0)
     for t in candidates:
         f1 = processbench([predict_first_error(s, t) for s in scores], labels)["f1"]

@@ -11,6 +11,7 @@ import torch
 from accelerate import Accelerator
 
 from openr_core.errors import ConfigError, DataError
+from openr_core.jsonl import read_jsonl
 from openr_core.labelling import label_problems, read_labels
 from openr_core.types import LabelledExample, Problem, ScoreRequest, to_dict
 from openr_prm import metrics
@@ -42,7 +43,7 @@ def copies_pool(config, run, train: list[LabelledExample]) -> list[LabelledExamp
     job's labeller, kept in ``OUTPUT/data/augment.jsonl`` (read back when present)."""
     path = Path(run.output_dir) / "data" / "augment.jsonl"
     if path.is_file():
-        return read_labels(json.loads(line) for line in path.read_text().splitlines() if line)
+        return read_labels(read_jsonl(path))
     labeler = run.component("labeler")
     if run.task is None or labeler is None or not hasattr(labeler, "label_solutions"):
         raise ConfigError("trainer prm: augment_labels: labeler needs a `task:` and a `labeler:` with label_solutions")
@@ -237,8 +238,9 @@ def evaluate(scorer: Scorer, examples: list[LabelledExample]) -> dict:
         k = len(s) if e.first_error == -1 else e.first_error + 1
         flat += s[:k]
         good += list(e.labels[:k])
-    return {"dev_f1_at_0.5": round(fixed["f1"], 4), "dev_error_accuracy": round(fixed["error_accuracy"], 4),
-            "dev_correct_accuracy": round(fixed["correct_accuracy"], 4), "dev_f1_tuned": round(f1, 4),
+    r = metrics.rounded  # None where the dev set lacks erroneous or correct samples
+    return {"dev_f1_at_0.5": r(fixed["f1"]), "dev_error_accuracy": r(fixed["error_accuracy"]),
+            "dev_correct_accuracy": r(fixed["correct_accuracy"]), "dev_f1_tuned": r(f1),
             "dev_threshold": threshold, "dev_auroc": round(metrics.auroc(flat, good), 4)}
 
 

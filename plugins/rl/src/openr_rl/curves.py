@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from openr_core.jsonl import read_jsonl
 
 
 def eval_curve(run_dir: str | Path) -> tuple[str, list[tuple[int, float]]]:
     """(metric name, [(rollouts, accuracy), ...]) from a run's evaluation records."""
     points, metric = [], None
-    for line in (Path(run_dir) / "train_log.jsonl").read_text().splitlines():
-        record = json.loads(line)
+    for record in read_jsonl(Path(run_dir) / "train_log.jsonl"):
         if "loss" in record:  # an update line, not an evaluation line
             continue
         key = next((k for k in record if k.endswith("_accuracy")), None)

@@ -1,0 +1,52 @@
+"""Loading a model folder that is missing or corrupt is one DataError line, not a traceback or the
+hub client's "Repo id must be in the form ..."."""
+
+import shutil
+
+import pytest
+
+from openr_core import DataError
+from openr_core.paths import looks_local, resolve_location
+from openr_transformers.loading import load_causal_lm, load_tokenizer
+
+POLICY = resolve_location("pkg:openr_arith/models/policy")
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative", "dotted"])
+def test_a_missing_local_folder_is_named(tmp_path, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)
+    location = {"absolute": str(tmp_path / "runs" / "sft" / "final"), "relative": "runs/sft/final",
+                "dotted": "./final"}[where]
+    for load in (load_causal_lm, load_tokenizer):
+        with pytest.raises(DataError) as info:
+            load(location)
+        message = str(info.value)
+        assert "no such folder" in message and location in message and "\n" not in message
+        assert "Repo id" not in message
+
+
+def test_a_file_is_not_a_model_folder(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    with pytest.raises(DataError, match=r"model '.*config.json': is not a folder"):
+        load_causal_lm(str(path))
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "cut short"])
+def test_a_corrupt_safetensors_file_is_one_line(tmp_path, damage):
+    folder = tmp_path / "model"
+    shutil.copytree(POLICY, folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes({"empty": b"", "garbage": bytes(range(256)) * 20, "cut short": data[: len(data) // 2]}[damage])
+    with pytest.raises(DataError) as info:
+        load_causal_lm(str(folder), threads=1)
+    message = str(info.value)
+    assert message.startswith(f"model '{folder}': cannot load: a .safetensors file is corrupt or cut short")
+    assert "\n" not in message
+
+
+def test_hub_names_are_not_local_paths():
+    assert not looks_local("Qwen/Qwen2.5-Math-7B-Instruct") and not looks_local("gpt2")
+    assert looks_local("/abs/model") and looks_local("./model") and looks_local("../model")
+    assert looks_local("runs/sft/final") and looks_local("~/models/x")
