@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from openr_core import GenerationRequest, SamplingParams
+from openr_core import ConfigError, GenerationRequest, SamplingParams
 from openr_openai.generator import EndpointError, OpenAIGenerator
 
 
@@ -171,8 +171,9 @@ def test_error_details_stay_on_one_line_and_bad_settings_are_refused(server):
     with pytest.raises(EndpointError) as info:
         gen(server).generate([GenerationRequest("a", SamplingParams())])
     assert str(info.value) == f"{server.url}/completions: HTTP 400: line one line two three"
-    for bad in ({"timeout": 0}, {"timeout": -1}, {"backoff": -0.5}):
-        with pytest.raises(ValueError):
+    for bad, message in (({"timeout": 0}, "timeout must be > 0 seconds, got 0"), ({"timeout": -1}, "timeout must be > 0"),
+                         ({"backoff": -0.5}, "backoff")):
+        with pytest.raises(ConfigError, match=message):
             OpenAIGenerator(model="m", **bad)
 
 

@@ -95,12 +95,21 @@ def test_malformed_bodies_and_unknown_models(client, server):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "1+1"}])
 
 
-def test_a_full_queue_answers_429_and_loses_nothing_it_accepted(client):
+@pytest.fixture
+def busy_client(tmp_path, start_server):
+    # a server of its own that allows a search big enough (n = 4096, seconds) to keep its worker busy
+    proc, base = start_server(tmp_path, "--queue-size", "3", "--window-ms", "50", "--max-n", "4096")
+    return openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def test_a_full_queue_answers_429_and_loses_nothing_it_accepted(busy_client):
     # the worker is busy with a big search, the queue holds 3: of 11 requests sent at once, some wait
     # (and are answered), the others are refused at once with 429
+    client = busy_client
+
     def one(i):
         try:
-            ask(client, QUESTIONS[i % 6], n=256 if i == 0 else 1 + i % 3)
+            ask(client, QUESTIONS[i % 6], n=4096 if i == 0 else 1 + i % 3)
             return "ok"
         except openai.RateLimitError as e:
             assert "queue is full (3 requests waiting)" in e.message

@@ -39,11 +39,11 @@ def read_hub_records(spec: str) -> list[dict]:
                         " (no network? point `data:` at local copies of the files)") from None
 
 
-def read_json_records(path: str | Path) -> list[dict]:
-    """Records of a local .json (a list) or .jsonl file, or of a ``hub:`` data set."""
+def iter_data(path: str | Path):
+    """``(where, record)`` for a local data file (:func:`openr_core.jsonl.iter_records`) or a ``hub:`` data set."""
     if str(path).startswith(HUB):
-        return read_hub_records(str(path))
-    return [record for _, record in iter_records(path)]
+        return ((f"{path}: row {i}", record) for i, record in enumerate(read_hub_records(str(path))))
+    return iter_records(path)
 
 
 # --- field checks: a record of the wrong shape is one line naming the file, line and field --------
@@ -216,5 +216,5 @@ READERS = {"openr": from_openr, "trl": from_trl, "math-shepherd": from_math_shep
 def load_stepwise(path: str | Path, format: str = "openr", limit: int | None = None) -> list[LabelledExample]:
     if format not in READERS:
         raise DataError(f"{path}: unknown format '{format}'; formats: {', '.join(FORMATS)}")
-    records = list(iter_records(path))[:limit]
+    records = list(iter_data(path))[:limit]
     return [READERS[format](record, where) for where, record in records]
