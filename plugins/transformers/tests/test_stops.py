@@ -78,6 +78,19 @@ def test_fast_path_is_kept_where_exact():
     assert stops.plan(tok, ("7 =",)).ids is None  # two tokens
 
 
+def test_a_stop_that_two_tokens_can_spell_is_matched_on_text():
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE({"a": 0, "b": 1, "ab": 2, "c": 3, "xa": 4}, [("a", "b")]))
+    tok.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tok)
+    assert tok("ab", add_special_tokens=False)["input_ids"] == [2]
+    assert stops.plan(tok, ("c",)).ids == frozenset({3})  # in no other token, no token ends with a part of it
+    spelled = stops.plan(tok, ("ab",))  # "a" + "b", and "xa" + "b"
+    assert spelled.ids is None and spelled.candidates.tolist() == [False, True, True, False, False]
+
+
 def greedy_reference(generator, prompt, max_tokens):
     """Token ids of a greedy continuation by transformers' own ``model.generate``."""
     model, tok = generator.model, generator.tokenizer
