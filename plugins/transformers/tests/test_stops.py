@@ -145,20 +145,21 @@ class ShortStepsRM(RewardModel):
         return [StepScores([1.0 / (1 + len(s)) for s in r.steps], len(r.steps)) for r in requests]
 
 
-def test_beam_and_mcts_never_put_the_separator_inside_a_step(llama):
+def test_beam_dvts_and_mcts_never_put_the_separator_inside_a_step(llama):
     from openr_search.mcts import MCTS
-    from openr_search.tree import Beam
+    from openr_search.tree import DVTS, Beam
 
     task = replicas.step_task()
     problems = task.load("test", 3)
     searchers = [Beam(n=4, width=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3),
+                 DVTS(n=4, expansions=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3),
                  MCTS(n=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3)]
     steps = []
     for searcher in searchers:
         for result in searcher.search(problems, task=task, generator=llama, reward_model=ShortStepsRM()):
             for candidate in result.candidates:
                 steps += candidate.steps
-    assert len(steps) >= 12
+    assert len(steps) >= 18
     assert not [s for s in steps if SEP in s]
     assert sum(s.endswith((".", ":")) for s in steps) >= 4  # steps whose end was a merged token
 
