@@ -119,6 +119,24 @@ def test_greedy_step_ends_at_the_token_that_completes_the_separator(which, reque
     assert merged >= len(texts) // 2  # most first steps end in a merged token (".\n\n", ":\n\n")
 
 
+@pytest.mark.parametrize("stop", [("=",), ("\n",), ("$", ":"), ("is 1", "}")])
+def test_greedy_text_ends_before_the_first_stop_string(llama, stop):
+    """Stops of one character inside merged tokens (" =", ".\n\n"), several stops, stops of several tokens."""
+    tok = llama.tokenizer
+    texts = prompts(6)
+    results = llama.generate([GenerationRequest(p, SamplingParams(max_tokens=48, stop=stop)) for p in texts])
+    for prompt, result in zip(texts, results):
+        ids = greedy_reference(llama, prompt, 48)
+        decoded = [tok.decode(ids[:k], skip_special_tokens=True) for k in range(1, len(ids) + 1)]
+        k = next((k for k, text in enumerate(decoded, 1) if any(s in text for s in stop)), None)
+        [c] = result.completions
+        if k is None:
+            assert (c.text, c.n_tokens, c.matched_stop) == (decoded[-1], len(ids), None)
+            continue
+        first = min((decoded[k - 1].find(s), s) for s in stop if s in decoded[k - 1])
+        assert (c.text, c.n_tokens, c.stop_reason, c.matched_stop) == (decoded[k - 1][: first[0]], k, "stop", first[1])
+
+
 @pytest.mark.parametrize("which", ["llama", "qwen"])
 def test_sampled_steps_are_the_unstopped_text_cut_at_the_separator(which, request):
     generator = request.getfixturevalue(which)
