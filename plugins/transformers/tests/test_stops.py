@@ -206,3 +206,15 @@ def test_llama3_chat_prompt_reaches_the_model_with_one_bos(llama):
     # the SFT data: prompt ids, then the completion's
     [(example, n_prompt)] = encode([(chat, "5")], tok, 512)
     assert example[:n_prompt] == reference and example.count(tok.bos_token_id) == 1
+
+
+def test_greedy_requests_with_n_above_one_are_decoded_once(llama, monkeypatch):
+    from openr_transformers import decoding
+
+    decoded = []
+    chunk = decoding._decode_chunk
+    monkeypatch.setattr(decoding, "_decode_chunk", lambda model, tok, rows, *a, **k: decoded.append(len(rows)) or chunk(model, tok, rows, *a, **k))
+    prompt = prompts(1)[0]
+    one = llama.generate([GenerationRequest(prompt, SamplingParams(max_tokens=24, stop=(SEP,)))])[0]
+    four = llama.generate([GenerationRequest(prompt, SamplingParams(n=4, temperature=0.0, max_tokens=24, stop=(SEP,)))])[0]
+    assert four.completions == one.completions * 4 and decoded == [1, 1]
