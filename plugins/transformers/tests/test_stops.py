@@ -78,6 +78,19 @@ def test_fast_path_is_kept_where_exact():
     assert stops.plan(tok, ("7 =",)).ids is None  # two tokens
 
 
+def test_a_stop_that_two_tokens_can_spell_is_matched_on_text():
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE({"a": 0, "b": 1, "ab": 2, "c": 3, "xa": 4}, [("a", "b")]))
+    tok.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tok)
+    assert tok("ab", add_special_tokens=False)["input_ids"] == [2]
+    assert stops.plan(tok, ("c",)).ids == frozenset({3})  # in no other token, no token ends with a part of it
+    spelled = stops.plan(tok, ("ab",))  # "a" + "b", and "xa" + "b"
+    assert spelled.ids is None and spelled.candidates.tolist() == [False, True, True, False, False]
+
+
 def greedy_reference(generator, prompt, max_tokens):
     """Token ids of a greedy continuation by transformers' own ``model.generate``."""
     model, tok = generator.model, generator.tokenizer
@@ -106,6 +119,24 @@ def test_greedy_step_ends_at_the_token_that_completes_the_separator(which, reque
     assert merged >= len(texts) // 2  # most first steps end in a merged token (".\n\n", ":\n\n")
 
 
+@pytest.mark.parametrize("stop", [("=",), ("\n",), ("$", ":"), ("is 1", "}")])
+def test_greedy_text_ends_before_the_first_stop_string(llama, stop):
+    """Stops of one character inside merged tokens (" =", ".\n\n"), several stops, stops of several tokens."""
+    tok = llama.tokenizer
+    texts = prompts(6)
+    results = llama.generate([GenerationRequest(p, SamplingParams(max_tokens=48, stop=stop)) for p in texts])
+    for prompt, result in zip(texts, results):
+        ids = greedy_reference(llama, prompt, 48)
+        decoded = [tok.decode(ids[:k], skip_special_tokens=True) for k in range(1, len(ids) + 1)]
+        k = next((k for k, text in enumerate(decoded, 1) if any(s in text for s in stop)), None)
+        [c] = result.completions
+        if k is None:
+            assert (c.text, c.n_tokens, c.matched_stop) == (decoded[-1], len(ids), None)
+            continue
+        first = min((decoded[k - 1].find(s), s) for s in stop if s in decoded[k - 1])
+        assert (c.text, c.n_tokens, c.stop_reason, c.matched_stop) == (decoded[k - 1][: first[0]], k, "stop", first[1])
+
+
 @pytest.mark.parametrize("which", ["llama", "qwen"])
 def test_sampled_steps_are_the_unstopped_text_cut_at_the_separator(which, request):
     generator = request.getfixturevalue(which)
@@ -132,20 +163,21 @@ class ShortStepsRM(RewardModel):
         return [StepScores([1.0 / (1 + len(s)) for s in r.steps], len(r.steps)) for r in requests]
 
 
-def test_beam_and_mcts_never_put_the_separator_inside_a_step(llama):
+def test_beam_dvts_and_mcts_never_put_the_separator_inside_a_step(llama):
     from openr_search.mcts import MCTS
-    from openr_search.tree import Beam
+    from openr_search.tree import DVTS, Beam
 
     task = replicas.step_task()
     problems = task.load("test", 3)
     searchers = [Beam(n=4, width=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3),
+                 DVTS(n=4, expansions=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3),
                  MCTS(n=2, temperature=1.0, step_max_tokens=24, max_steps=6, seed=3)]
     steps = []
     for searcher in searchers:
         for result in searcher.search(problems, task=task, generator=llama, reward_model=ShortStepsRM()):
             for candidate in result.candidates:
                 steps += candidate.steps
-    assert len(steps) >= 12
+    assert len(steps) >= 18
     assert not [s for s in steps if SEP in s]
     assert sum(s.endswith((".", ":")) for s in steps) >= 4  # steps whose end was a merged token
 
@@ -174,3 +206,15 @@ def test_llama3_chat_prompt_reaches_the_model_with_one_bos(llama):
     # the SFT data: prompt ids, then the completion's
     [(example, n_prompt)] = encode([(chat, "5")], tok, 512)
     assert example[:n_prompt] == reference and example.count(tok.bos_token_id) == 1
+
+
+def test_greedy_requests_with_n_above_one_are_decoded_once(llama, monkeypatch):
+    from openr_transformers import decoding
+
+    decoded = []
+    chunk = decoding._decode_chunk
+    monkeypatch.setattr(decoding, "_decode_chunk", lambda model, tok, rows, *a, **k: decoded.append(len(rows)) or chunk(model, tok, rows, *a, **k))
+    prompt = prompts(1)[0]
+    one = llama.generate([GenerationRequest(prompt, SamplingParams(max_tokens=24, stop=(SEP,)))])[0]
+    four = llama.generate([GenerationRequest(prompt, SamplingParams(n=4, temperature=0.0, max_tokens=24, stop=(SEP,)))])[0]
+    assert four.completions == one.completions * 4 and decoded == [1, 1]

@@ -58,8 +58,9 @@ def test_greedy_steps_end_at_the_same_token_as_transformers(vllm_gen, hf_gen):
                 merged += c.text.endswith((".", ":", "}"))  # the separator came inside a merged token
         prefixes = [p + r.completions[0].text + SEP for p, r in zip(prefixes, ours)]
     assert steps >= 25 and merged >= 8
-    # without stops: whole solutions, same texts
-    requests = [GenerationRequest(p, SamplingParams(max_tokens=48)) for p, _ in replicas.solutions(6, seed=3)]
+    # without stops (whole solutions), and with one-character stops inside merged tokens (" =", ".\n\n")
+    requests = [GenerationRequest(p, SamplingParams(max_tokens=48, stop=stop)) for p, _ in replicas.solutions(6, seed=3)
+                for stop in [(), ("=",), ("\n",), ("$", ":")]]
     for a, b in zip(vllm_gen.generate(requests), hf_gen.generate(requests)):
         same(a, b)
     # the chat prompt reached vLLM with one BOS, like the tokenizer's own chat encoding

@@ -52,7 +52,7 @@ def _rows(requests: Sequence[GenerationRequest]) -> list[_Row]:
     rows = []
     for r, request in enumerate(requests):
         p = request.params
-        for j in range(p.n):
+        for j in range(p.n if p.temperature > 0 else 1):  # greedy samples are identical: decoded once
             rng = None
             if p.temperature > 0:
                 rng = torch.Generator().manual_seed(_row_seed(p.seed, j))
@@ -385,5 +385,6 @@ def generate(model, tokenizer, requests: Sequence[GenerationRequest], *, batch_s
     for r, request in enumerate(requests):
         if request.prompt not in prompt_tokens:
             prompt_tokens[request.prompt] = len(encode_prompts(tokenizer, [request.prompt])[0])
-        results.append(GenerationResult(tuple(by_request[r]), prompt_tokens[request.prompt]))
+        copies = 1 if request.params.temperature > 0 else request.params.n
+        results.append(GenerationResult(tuple(by_request[r]) * copies, prompt_tokens[request.prompt]))
     return results

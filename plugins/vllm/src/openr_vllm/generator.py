@@ -4,6 +4,9 @@ Same semantics as the `transformers` generator (docs/generation.md): texts exclu
 string and are decoded from the generated tokens alone, ``n_tokens`` counts every generated
 token (EOS and the token that completed a stop string included), ``stop_reason`` is ``stop`` or
 ``length``, and logprobs are the raw model distribution's (vLLM's default ``raw_logprobs``).
+Prompts go to vLLM as token ids from :func:`openr_core.tokenizing.encode_prompts` (one BOS for a
+chat-templated prompt); a greedy request with ``n > 1`` (which vLLM refuses) is decoded once and
+its completion repeated ``n`` times.
 
 Seeds: sample ``j`` of a request with seed ``s`` is drawn with vLLM seed ``s * 2**16 + j``
 (vLLM gives child ``j`` of an ``n``-sample request the seed ``base + j``), so a sample depends on
