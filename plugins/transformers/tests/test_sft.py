@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM
 
 from openr_core.cli import cli
-from openr_transformers import sft_loop
+from openr_transformers import sft_loop, training
 from openr_transformers.sft import SFTConfig
 
 
@@ -41,20 +41,19 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
     import shutil
 
     shutil.rmtree(partial / "final")
-    (partial / "train_log.jsonl").write_text("")
     assert (partial / "checkpoints" / "step-3").exists()
     log = run(config, partial)
-    assert [r["step"] for r in log] == [4, 6]
+    assert [r["step"] for r in log] == [2, 4, 6]  # the log is cut back to the checkpoint: nothing doubled
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "full" / "final").state_dict()
     b = AutoModelForCausalLM.from_pretrained(partial / "final").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
 def test_batches_are_a_function_of_seed_and_step():
-    assert sft_loop.batch_indices(10, 3, 4, seed=1) == sft_loop.batch_indices(10, 3, 4, seed=1)
-    epoch = [i for step in range(5) for i in sft_loop.batch_indices(10, step, 2, seed=1)]
+    assert training.batch_indices(10, 3, 4, seed=1) == training.batch_indices(10, 3, 4, seed=1)
+    epoch = [i for step in range(5) for i in training.batch_indices(10, step, 2, seed=1)]
     assert sorted(epoch) == list(range(10))  # one epoch covers every example once
-    assert sft_loop.batch_indices(10, 0, 4, seed=1) != sft_loop.batch_indices(10, 0, 4, seed=2)
+    assert training.batch_indices(10, 0, 4, seed=1) != training.batch_indices(10, 0, 4, seed=2)
 
 
 def test_completion_only_masks_the_prompt():
@@ -65,6 +64,6 @@ def test_completion_only_masks_the_prompt():
 
 def test_linear_schedule_ends_at_min_ratio():
     config = SFTConfig(model="m", steps=100, warmup_steps=10, min_lr_ratio=0.1)
-    assert sft_loop.lr_factor(config, 0) == 0.1 and sft_loop.lr_factor(config, 9) == 1.0
-    assert abs(sft_loop.lr_factor(config, 100) - 0.1) < 1e-9
-    assert sft_loop.lr_factor(attrs.evolve(config, schedule="constant"), 50) == 1.0
+    assert training.lr_factor(config, 0, config.steps) == 0.1 and training.lr_factor(config, 9, config.steps) == 1.0
+    assert abs(training.lr_factor(config, 100, config.steps) - 0.1) < 1e-9
+    assert training.lr_factor(attrs.evolve(config, schedule="constant"), 50, 100) == 1.0

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 
 from openr_core.errors import ConfigError, DataError
 from openr_core.labelling import label_problems, read_labels
@@ -17,8 +16,8 @@ from openr_prm import metrics
 from openr_prm.augment import Augmenter, PoolAugmenter, delta_at, is_gold, labelled_copies
 from openr_prm.data import load_stepwise
 from openr_prm.scoring import Scorer, layouts_for, load_models, marker, step_logits, token_id
-from openr_transformers.loading import pick_device
-from openr_transformers.sft_loop import batch_indices, lr_factor, update
+from openr_transformers.training import (Checkpoints, Clock, RunLog, Session, batch_indices, lr_factor,
+                                         optimiser_step, save_final, save_model)
 
 
 def training_examples(config, run) -> tuple[list[LabelledExample], list[LabelledExample]]:
@@ -274,10 +273,12 @@ def evaluate(scorer: Scorer, examples: list[LabelledExample]) -> dict:
 
 def train_prm(config, run) -> str:
     kind = config.kind
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(run.seed)
-    train, dev = training_examples(config, run)
+    out = Path(run.output_dir)
+    session = Session(config, run.seed)
+    accelerator = session.accelerator
+    session.require_divisible("batch_size", config.batch_size)
+    with accelerator.main_process_first():  # the main process labels (and writes); the others read back
+        train, dev = training_examples(config, run)
     train = [truncate(e, config.steps_after_first_error) for e in train if e.completions]
     if not train:
         raise DataError("trainer prm: no training examples")
@@ -298,63 +299,97 @@ def train_prm(config, run) -> str:
             raise ConfigError("trainer prm: route_token needs extra_layers")
         route_heads(model, tokenizer, layouts, config)
     augmenter, n_synthetic = None, round(config.batch_size * config.augment)
+    session.require_divisible("batch_size x augment", n_synthetic)
     if n_synthetic and config.augment_labels == "labeler":
-        augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
+        with accelerator.main_process_first():
+            augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
     elif n_synthetic:
         augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)
-    accelerator = Accelerator(cpu=pick_device(config.device).type == "cpu")
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, config.steps))
+    checkpoints = Checkpoints(out / "checkpoints", "step", session)
+    start = 0
+    resume = checkpoints.latest()
+    if resume is not None:
+        path, state = resume
+        load_weights(model, path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = state["step"]
+        if session.is_main:
+            print(f"resuming from {path} at step {start}", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     models["model"] = model
-    out = Path(run.output_dir)
-    log = open(out / "train_log.jsonl", "w")
-    stats = {"train_examples": len(train), "dev_examples": len(dev),
-             "train_steps_labelled": sum(len(e.labels) for e in train),
-             "train_good_fraction": sum(sum(e.labels) for e in train) / max(1, sum(len(e.labels) for e in train))}
-    print(json.dumps(stats), flush=True)
-    log.write(json.dumps(stats) + "\n")
-    t0 = time.perf_counter()
-    for step in range(config.steps):
+    plain = {**models, "model": accelerator.unwrap_model(model)}  # evaluation: no DDP collectives
+    log = RunLog(out, "step", start, session.is_main)
+    if start == 0:
+        stats = {"train_examples": len(train), "dev_examples": len(dev),
+                 "train_steps_labelled": sum(len(e.labels) for e in train),
+                 "train_good_fraction": sum(sum(e.labels) for e in train) / max(1, sum(len(e.labels) for e in train))}
+        log.write(stats)
+    clock = Clock()
+    for step in range(start, config.steps):
         idx = batch_indices(len(train), step, config.batch_size - n_synthetic, run.seed)
-        batch, batch_layouts = [train[i] for i in idx], [layouts[i] for i in idx]
+        batch = session.share([train[i] for i in idx])
+        batch_layouts = session.share([layouts[i] for i in idx])
         if augmenter:
             span = config.augment_range[1] - config.augment_range[0]
             bound = delta_at(step, config.steps, config.augment_delta_start, config.augment_delta_end, span)
-            synthetic = [truncate(e, config.steps_after_first_error) for e in augmenter.draw(step, n_synthetic, bound)]
+            drawn = session.share(augmenter.draw(step, n_synthetic, bound))
+            synthetic = [truncate(e, config.steps_after_first_error) for e in drawn]
             batch += synthetic
             batch_layouts += layouts_for(tokenizer, kind, scoring_config, [as_request(e, i) for i, e in enumerate(synthetic)])
-        if kind == "lm-head" and config.aux_weight:
-            full = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, {**extra, "full_vocab": True})
-            raw = [f[:, [extra["good"], extra["bad"]]] for f in full]
-            aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
-        else:
-            raw = step_logits(kind, models, batch_layouts, tokenizer.pad_token_id, extra)
-            aux = None
-        loss = torch.stack([loss_for(kind, r, e, config) for r, e in zip(raw, batch)]).mean()
-        if aux is not None:
-            loss = loss + config.aux_weight * aux
-        update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
+        loss, aux = batch_loss(kind, models, batch, batch_layouts, tokenizer, extra, config, session.world)
+        optimiser_step(accelerator, model, optimizer, loss, config.max_grad_norm, scheduler)
         done = step + 1
         record = None
         if done % config.log_every == 0 or done == config.steps:
-            record = {"step": done, "loss": round(loss.item(), 5), "lr": scheduler.get_last_lr()[0],
-                      "seconds": round(time.perf_counter() - t0, 1)}
+            record = {"step": done, "loss": round(session.mean(loss.item()), 5), "lr": scheduler.get_last_lr()[0],
+                      "seconds": clock(1)}
             if aux is not None:
-                record["aux_loss"] = round(aux.item(), 5)
-        if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+                record["aux_loss"] = round(session.mean(aux.item()), 5)
+        if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps) and session.is_main:
             model.eval()
-            record = {**(record or {"step": done}), **evaluate(Scorer(kind, scoring_config, models, tokenizer), dev)}
+            record = {**(record or {"step": done}), **evaluate(Scorer(kind, scoring_config, plain, tokenizer), dev)}
             model.train()
         if record:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(json.dumps(record), flush=True)
+            log.write(record)
+        if config.save_every and done % config.save_every == 0 and done < config.steps:
+            checkpoints.save(done, lambda folder: save_model(folder, plain["model"], tokenizer),
+                             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": done})
     log.close()
-    final = out / "final"
-    accelerator.unwrap_model(model).save_pretrained(final)
-    tokenizer.save_pretrained(final)
-    return str(final)
+    return save_final(session, out, lambda folder: save_model(folder, plain["model"], tokenizer))
+
+
+def batch_loss(kind: str, models: dict, batch: list[LabelledExample], layouts: list, tokenizer, extra: dict, config,
+               world: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(loss, auxiliary loss or None) of one batch: the PRM objective of ``kind`` at the positions
+    inference reads scores from, averaged over the examples of the global batch (with ``world``
+    processes each one holds ``1/world`` of it, and DDP averages the gradients)."""
+    if kind == "lm-head" and config.aux_weight:
+        full = step_logits(kind, models, layouts, tokenizer.pad_token_id, {**extra, "full_vocab": True})
+        raw = [f[:, [extra["good"], extra["bad"]]] for f in full]
+        aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
+    else:
+        raw = step_logits(kind, models, layouts, tokenizer.pad_token_id, extra)
+        aux = None
+    loss = torch.stack([loss_for(kind, r, e, config) for r, e in zip(raw, batch)]).mean()
+    if aux is not None:
+        loss = loss + config.aux_weight * aux
+    return loss, aux
+
+
+def load_weights(model, folder: Path) -> None:
+    """Load a checkpoint's weights (``save_pretrained`` layout, tied weights included) into
+    ``model``, which must already have the checkpoint's architecture."""
+    from safetensors.torch import load_model
+    from transformers.modeling_utils import load_sharded_checkpoint
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        load_model(model, single, strict=True, device="cpu")
+    else:
+        load_sharded_checkpoint(model, folder, strict=True)
 
 
 def _scoring_config(config):

@@ -12,10 +12,11 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
+from openr_transformers.training import TrainingConfig
 
 
-@attrs.frozen
-class PRMTrainerConfig:
+@attrs.frozen(kw_only=True)
+class PRMTrainerConfig(TrainingConfig):
     """Data: ``data`` files in ``format``, or (when empty) the run's labeler applied to
     ``problems`` problems of the task's ``split`` with the run's generator; ``dev_data`` files
     (same format) for the dev metrics when training from files.
@@ -70,12 +71,6 @@ class PRMTrainerConfig:
     dev_problems: int = 200
     steps: int = 500
     batch_size: int = 32
-    lr: float = 1e-3
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     soft_labels: bool = False
     steps_after_first_error: bool = True
     prompt_template: str = "{question}\n"
@@ -100,12 +95,17 @@ class PRMTrainerConfig:
     augment_delta_end: int | None = None
     augment_labels: Literal["verifier", "labeler"] = "verifier"
     augment_pool: int = 4000
+    max_length: int = 4096
+    # shared fields (TrainingConfig) with the PRM trainer's own defaults
+    lr: float = 1e-3
+    warmup_steps: int = 20
     log_every: int = 20
     eval_every: int = 100
-    max_length: int = 4096
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    device: str = "auto"
-    threads: int | None = None
+    save_every: int = 100
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.require_positive("steps", "batch_size", "max_length")
 
 
 class PRMTrainer(Trainer):
