@@ -1,4 +1,5 @@
-"""Two CPU processes (torchrun, gloo) for `sft`, `prm` and `grpo`: each process trains on its own
+"""Two CPU processes (gloo) for `sft` (started by `accelerate launch` with the documented
+docs/accelerate/cpu-2.yaml), `prm` and `grpo` (started by torchrun): each process trains on its own
 half of every global batch, the loss curve matches a one-process run at the same global batch,
 every step is logged once, the final weights load, and a run killed mid-checkpoint resumes (under
 torchrun again) to the same weights as an uninterrupted two-process run.
@@ -26,6 +27,7 @@ _spec.loader.exec_module(jobs)
 
 pytestmark = pytest.mark.slow
 KILL = {"sft": ("state", 2), "prm": ("model", 1), "grpo": ("state", 2)}
+ACCELERATE = {"sft": True, "prm": False, "grpo": False}
 
 
 def shares(out: Path, rank: int) -> list[list[str]]:
@@ -38,7 +40,7 @@ def test_two_processes_split_the_batch_and_match_one(tmp_path, kind):
     config.write_text(json.dumps(jobs.job(kind, tmp_path)))
     one, two = tmp_path / "one", tmp_path / "two"
     for out, processes in ((one, 1), (two, 2)):
-        code, output = jobs.openr(config, out, kill=("spy", 0), processes=processes)
+        code, output = jobs.openr(config, out, kill=("spy", 0), processes=processes, accelerate=ACCELERATE[kind])
         assert code == 0, output[-3000:]
     # each process takes a disjoint half of every global batch; together, the one-process batch
     whole, first, second = shares(one, 0), shares(two, 0), shares(two, 1)
@@ -57,9 +59,9 @@ def test_two_processes_split_the_batch_and_match_one(tmp_path, kind):
     AutoModelForCausalLM.from_pretrained(two / "final")
     # killed mid-checkpoint under torchrun, resumed under torchrun: same weights as uninterrupted
     killed = tmp_path / "killed"
-    code, output = jobs.openr(config, killed, kill=KILL[kind], processes=2)
+    code, output = jobs.openr(config, killed, kill=KILL[kind], processes=2, accelerate=ACCELERATE[kind])
     assert code != 0, output[-2000:]
-    jobs.finish(config, killed, processes=2)
+    jobs.finish(config, killed, processes=2, accelerate=ACCELERATE[kind])
     assert jobs.log_lines(killed) == log2
     a, b = jobs.weights(two), jobs.weights(killed)
     assert all(torch.equal(a[k], b[k]) for k in a)

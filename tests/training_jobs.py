@@ -26,6 +26,8 @@ from openr_core.types import LabelledExample, to_dict
 
 LAUNCHER = Path(__file__).resolve()
 TORCHRUN = Path(sys.executable).parent / "torchrun"
+ACCELERATE = Path(sys.executable).parent / "accelerate"
+ACCELERATE_CONFIG = LAUNCHER.parents[1] / "docs" / "accelerate" / "cpu-2.yaml"  # the documented 2-process config
 
 
 def corrupted_examples(n: int) -> list[dict]:
@@ -61,12 +63,16 @@ def job(kind: str, tmp: Path) -> dict:
 
 
 def openr(config: Path, out: Path, kill: tuple[str, int] | None = None, after: float | None = None,
-          processes: int = 1):
-    """Run ``openr run CONFIG -o OUT`` in a subprocess (under torchrun with ``processes`` > 1),
-    optionally killed at ``kill`` or after ``after`` seconds; (exit code, output)."""
+          processes: int = 1, accelerate: bool = False):
+    """Run ``openr run CONFIG -o OUT`` in a subprocess (with ``processes`` > 1: under torchrun, or
+    ``accelerate launch`` with docs/accelerate/cpu-2.yaml), optionally killed at ``kill`` or after
+    ``after`` seconds; (exit code, output)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launcher = [str(LAUNCHER), *map(str, kill or ("none", 0))]
-    if processes > 1:
+    if processes > 1 and accelerate:
+        assert processes == 2, "docs/accelerate/cpu-2.yaml starts 2 processes"
+        args = [str(ACCELERATE), "launch", "--config_file", str(ACCELERATE_CONFIG), *launcher]
+    elif processes > 1:
         args = [str(TORCHRUN), "--standalone", "--nproc_per_node", str(processes), *launcher]
     else:
         args = [sys.executable, *launcher]
@@ -81,8 +87,8 @@ def openr(config: Path, out: Path, kill: tuple[str, int] | None = None, after: f
     return proc.returncode, output
 
 
-def finish(config: Path, out: Path, processes: int = 1) -> str:
-    code, output = openr(config, out, processes=processes)
+def finish(config: Path, out: Path, processes: int = 1, accelerate: bool = False) -> str:
+    code, output = openr(config, out, processes=processes, accelerate=accelerate)
     assert code == 0, output[-3000:]
     return output
 
@@ -126,11 +132,11 @@ def main() -> None:
     elif where == "model":
         real_model = T.save_model
 
-        def save_model(folder, model, tokenizer=None):
+        def save_model(folder, model, tokenizer=None, weights=None):
             if hit():
                 model.save_pretrained(folder)
                 die()
-            real_model(folder, model, tokenizer)
+            real_model(folder, model, tokenizer, weights)
 
         T.save_model = save_model
     elif where == "log":

@@ -67,3 +67,20 @@ def test_linear_schedule_ends_at_min_ratio():
     assert training.lr_factor(config, 0, config.steps) == 0.1 and training.lr_factor(config, 9, config.steps) == 1.0
     assert abs(training.lr_factor(config, 100, config.steps) - 0.1) < 1e-9
     assert training.lr_factor(attrs.evolve(config, schedule="constant"), 50, 100) == 1.0
+
+
+def test_validate_rejects_zero_counts_for_every_trainer(tmp_path):
+    """The shared TrainingConfig checks apply to sft, prm and the RL trainers alike."""
+    cases = [({"type": "sft", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "sft", "model": "m", "batch_size": 0}, "batch_size"),
+             ({"type": "prm", "model": "m", "batch_size": 0}, "batch_size"),
+             ({"type": "prm", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "prm", "model": "m", "save_every": -1}, "save_every"),
+             ({"type": "grpo", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "ppo", "model": "m", "lr": 0}, "lr")]
+    for trainer, field in cases:
+        path = tmp_path / "job.yaml"
+        path.write_text(json.dumps({"job": "train", "task": {"type": "arith"}, "trainer": trainer}))
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 2 and field in result.output and len(result.output.strip().splitlines()) == 1, \
+            (trainer, result.output)

@@ -355,10 +355,12 @@ def train_prm(config, run) -> str:
         if record:
             log.write(record)
         if config.save_every and done % config.save_every == 0 and done < config.steps:
-            checkpoints.save(done, lambda folder: save_model(folder, plain["model"], tokenizer),
+            weights = session.full_weights(model)
+            checkpoints.save(done, lambda folder: save_model(folder, plain["model"], tokenizer, weights),
                              {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": done})
     log.close()
-    return save_final(session, out, lambda folder: save_model(folder, plain["model"], tokenizer))
+    weights = session.full_weights(model)
+    return save_final(session, out, lambda folder: save_model(folder, plain["model"], tokenizer, weights))
 
 
 def batch_loss(kind: str, models: dict, batch: list[LabelledExample], layouts: list, tokenizer, extra: dict, config,
@@ -380,16 +382,24 @@ def batch_loss(kind: str, models: dict, batch: list[LabelledExample], layouts: l
 
 
 def load_weights(model, folder: Path) -> None:
-    """Load a checkpoint's weights (``save_pretrained`` layout, tied weights included) into
-    ``model``, which must already have the checkpoint's architecture."""
-    from safetensors.torch import load_model
-    from transformers.modeling_utils import load_sharded_checkpoint
+    """Load a checkpoint's weights (``save_pretrained`` layout, one file or shards; tied weights
+    are saved once) into ``model``, which must already have the checkpoint's architecture."""
+    from safetensors.torch import load_file, load_model
 
     single = folder / "model.safetensors"
     if single.is_file():
         load_model(model, single, strict=True, device="cpu")
-    else:
-        load_sharded_checkpoint(model, folder, strict=True)
+        return
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    state = {}
+    for name in sorted(set(index["weight_map"].values())):
+        state.update(load_file(folder / name))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    current = model.state_dict()
+    loaded = {current[k].data_ptr() for k in state if k in current}
+    untied = [k for k in missing if current[k].data_ptr() not in loaded]
+    if unexpected or untied:
+        raise DataError(f"{folder}: checkpoint does not match the model (missing {untied[:3]}, unexpected {unexpected[:3]})")
 
 
 def _scoring_config(config):

@@ -21,6 +21,10 @@ class RLConfig(TrainingConfig):
     ``minibatches`` optimiser steps. The learning rate warms up over ``warmup_steps`` optimiser
     steps, then stays (``schedule: constant``) or decays (``linear``, ``cosine``) to
     ``min_lr_ratio`` × ``lr`` at the last update.
+
+    ``rollout_generator``: a generator section (``{type: vllm, ...}``; ``model`` defaults to the
+    policy) that samples the rollouts instead of the transformers generator around the policy; the
+    policy's weights are copied into it after every update (:mod:`openr_rl.engines`).
     """
 
     model: str
@@ -42,6 +46,7 @@ class RLConfig(TrainingConfig):
     eval_problems: int = 500
     eval_max_tokens: int = 96
     generation_batch_size: int = 1024
+    rollout_generator: dict | None = None
     # shared fields (TrainingConfig) with the RL trainers' own defaults
     schedule: Literal["constant", "linear", "cosine"] = "constant"
     eval_every: int = 20
@@ -54,6 +59,10 @@ class RLConfig(TrainingConfig):
         for name in ("clip_eps", "temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.rollout_generator is not None and (not isinstance(self.rollout_generator, dict)
+                                                   or "type" not in self.rollout_generator):
+            raise ValueError(f"rollout_generator must be a generator section like {{type: vllm, ...}}, "
+                             f"got {self.rollout_generator!r}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if not 0 < self.top_p <= 1:

@@ -17,6 +17,7 @@ from openr_transformers.generator import TransformersGenerator
 from openr_transformers.loading import load_causal_lm
 from openr_transformers.training import (Checkpoints, Clock, RunLog, Session, batch_indices, dev_accuracy,
                                          optimiser, optimiser_step, save_final, save_model)
+from openr_rl import engines
 from openr_rl.losses import logprobs_and_entropy, ppo_clip_loss, token_logprobs
 from openr_rl.rollouts import pack, sample, score_steps, subset
 
@@ -32,6 +33,8 @@ def train_rl(config, run, algorithm_class) -> str:
     session = Session(config, run.seed)
     session.require_divisible("prompts_per_update", config.prompts_per_update)
     accelerator = session.accelerator
+    if session.sharded:  # rollouts need the whole policy on every process (TRL gathers ZeRO-3 weights; we do not yet)
+        raise ConfigError(f"RL trainers run data-parallel (DDP) only, not under {session.sharded}; see docs/rl.md")
     checkpoints = Checkpoints(out / "checkpoints", "update", session)
     resume = checkpoints.latest()
     folder = resume[0] if resume else None
@@ -61,7 +64,11 @@ def train_rl(config, run, algorithm_class) -> str:
     model, optimizer = accelerator.prepare(model, optimizer)
     algorithm.prepare()
     policy = accelerator.unwrap_model(model)
-    generator = TransformersGenerator.around(policy, tokenizer, batch_size=config.generation_batch_size)
+    if config.rollout_generator is not None:
+        generator = engines.build(config.rollout_generator, str(folder) if folder else config.model)
+        engines.sync_weights(generator, policy)  # a resumed policy, or one whose weights differ from the folder's
+    else:
+        generator = TransformersGenerator.around(policy, tokenizer, batch_size=config.generation_batch_size)
 
     pool = task.load(config.task_split, config.problems or config.updates * config.prompts_per_update)
     if not pool:
@@ -108,6 +115,8 @@ def train_rl(config, run, algorithm_class) -> str:
                 stats.update(step_stats, loss=loss.item())
                 stats.update(algorithm.minibatch_step(rows, mb))
         stats.update(algorithm.after_update(rollouts, batch))
+        if config.rollout_generator is not None:
+            engines.sync_weights(generator, policy)
         stats.update(sample_seconds=t_sampled - t_start,
                      update_seconds=time.perf_counter() - t_sampled)
         done = update + 1
@@ -128,6 +137,8 @@ def train_rl(config, run, algorithm_class) -> str:
                 state[f"{name}_optimizer"] = extra_optimizer.state_dict()
             checkpoints.save(done, lambda folder: save_models(folder, policy, tokenizer, algorithm), state)
     log.close()
+    if config.rollout_generator is not None:
+        generator.close()
     return save_final(session, out, lambda folder: save_models(folder, policy, tokenizer, algorithm))
 
 

@@ -115,10 +115,12 @@ def train_sft(config, run) -> str:
         if record:
             log.write(record)
         if config.save_every and done % config.save_every == 0 and done < last:
-            checkpoints.save(done, lambda folder: save_model(folder, accelerator.unwrap_model(model), tokenizer),
+            weights = session.full_weights(model)
+            checkpoints.save(done, lambda folder: save_model(folder, accelerator.unwrap_model(model), tokenizer, weights),
                              {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": done})
     log.close()
-    return save_final(session, out, lambda folder: save_model(folder, accelerator.unwrap_model(model), tokenizer))
+    weights = session.full_weights(model)
+    return save_final(session, out, lambda folder: save_model(folder, accelerator.unwrap_model(model), tokenizer, weights))
 
 
 def sft_loss(session, model, input_ids, mask, labels):

@@ -193,6 +193,20 @@ class Session:
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
 
+    @property
+    def sharded(self) -> str | None:
+        """``deepspeed`` or ``fsdp`` when accelerate shards the parameters or optimiser state."""
+        from accelerate.utils import DistributedType
+
+        kind = self.accelerator.distributed_type
+        return {DistributedType.DEEPSPEED: "deepspeed", DistributedType.FSDP: "fsdp"}.get(kind)
+
+    def full_weights(self, model) -> dict | None:
+        """The whole state dict of a prepared model whose parameters are sharded (DeepSpeed ZeRO,
+        FSDP): a collective, so every process calls it before the main one saves. None when each
+        process holds the whole model (``save_pretrained`` reads it directly)."""
+        return self.accelerator.get_state_dict(model) if self.sharded else None
+
 
 # --- run log ----------------------------------------------------------------------------------
 
@@ -281,7 +295,13 @@ class Checkpoints:
 
     def latest(self) -> tuple[Path, dict] | None:
         """(folder, trainer state) of the newest complete checkpoint, or None."""
-        for _, path in self._found():
+        found = self._found()
+        if found and self.session.sharded:
+            from openr_core.errors import ConfigError
+
+            raise ConfigError(f"{self.folder}: resuming under {self.session.sharded} is not supported (the optimiser "
+                              "state is sharded across processes); start a new output folder or resume without it")
+        for _, path in found:
             state = read_state(path)
             if state is not None:
                 return path, state
@@ -337,8 +357,12 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
 
 
-def save_model(folder: Path, model, tokenizer=None) -> None:
-    model.save_pretrained(folder)
+def save_model(folder: Path, model, tokenizer=None, weights: dict | None = None) -> None:
+    """An HF model folder; ``weights``: the gathered state dict of a sharded model."""
+    if weights is not None:
+        model.save_pretrained(folder, state_dict=weights)
+    else:
+        model.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
 
