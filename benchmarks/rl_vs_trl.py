@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from openr_arith.task import ArithTask
 from openr_core.cli import cli
 from openr_transformers.loading import load_causal_lm
-from openr_transformers.sft_loop import batch_indices, dev_accuracy
+from openr_transformers.training import batch_indices, dev_accuracy
 
 POLICY = "pkg:openr_arith/models/policy"
 

@@ -5,8 +5,9 @@ every step is logged once, the final weights load, and a run killed mid-checkpoi
 torchrun again) to the same weights as an uninterrupted two-process run.
 
 Tolerance: the processes' gradients are averaged by DDP's all-reduce, which sums in a different
-order than one process does, so the runs agree to float rounding (the losses to 1e-3 relative
-after 6 steps; measured: see docs/training.md), not bit for bit.
+order than one process does, so the runs agree to float rounding, not bit for bit: required, the
+logged losses within 1e-3 relative and the final weights within 1e-3; measured, the logged
+losses equal to their 5 printed decimals and weights within 3.4e-5 (docs/training.md).
 """
 
 from __future__ import annotations
@@ -47,14 +48,17 @@ def test_two_processes_split_the_batch_and_match_one(tmp_path, kind):
     assert len(whole) == len(first) == len(second) > 0
     for w, a, b in zip(whole, first, second):
         assert len(a) == len(b) == len(w) // 2 and sorted(a + b) == sorted(w)
-    # one log line per step, losses equal to float rounding
+    # one log line per step; losses (GRPO: entropies, its token-mean loss at ratio 1 is ~0) and final
+    # weights equal to float rounding
     log1, log2 = jobs.log_lines(one), jobs.log_lines(two)
-    key = "update" if kind == "grpo" else "step"
+    key, metric = ("update", "entropy") if kind == "grpo" else ("step", "loss")
     assert [r.get(key) for r in log1] == [r.get(key) for r in log2]
-    losses1 = [r["loss"] for r in log1 if "loss" in r]
-    losses2 = [r["loss"] for r in log2 if "loss" in r]
-    assert len(losses1) == len(losses2) >= 4
-    assert all(math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4) for a, b in zip(losses1, losses2)), (losses1, losses2)
+    curve1 = [r[metric] for r in log1 if metric in r]
+    curve2 = [r[metric] for r in log2 if metric in r]
+    assert len(curve1) == len(curve2) >= 4
+    assert all(math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4) for a, b in zip(curve1, curve2)), (curve1, curve2)
+    w1, w2 = jobs.weights(one), jobs.weights(two)
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-3
     # the final folder is written once and loads
     AutoModelForCausalLM.from_pretrained(two / "final")
     # killed mid-checkpoint under torchrun, resumed under torchrun: same weights as uninterrupted

@@ -197,6 +197,7 @@ class PPO(Algorithm):
         values = token_values(self.value_model, batch)
         loss = self.config.value_coef * clipped_value_loss(
             values, self.old_values[rows], self.returns[rows], batch.completion_mask, self.config.value_clip)
+        loss = loss * self.session.token_weight(batch.completion_mask.sum().item())
         self.step(self.value_model, self.value_optimizer, loss)
         return {"value_loss": loss.item()}
 

@@ -109,8 +109,8 @@ def train_rl(config, run, algorithm_class) -> str:
                     logp, old_logp[rows], advantages[rows], mb.completion_mask, clip_eps=config.clip_eps,
                     kl_coef=config.kl_coef, ref_logp=ref_logp[rows] if ref_logp is not None else None,
                     aggregation=config.loss_aggregation)
-                if session.world > 1 and config.loss_aggregation == "token-mean":
-                    loss = loss * global_token_weight(session, mb.completion_mask)
+                if config.loss_aggregation == "token-mean":
+                    loss = loss * session.token_weight(mb.completion_mask.sum().item())
                 optimiser_step(accelerator, model, optimizer, loss, config.max_grad_norm, scheduler)
                 stats.update(step_stats, loss=loss.item())
                 stats.update(algorithm.minibatch_step(rows, mb))
@@ -140,13 +140,6 @@ def train_rl(config, run, algorithm_class) -> str:
     if config.rollout_generator is not None:
         generator.close()
     return save_final(session, out, lambda folder: save_models(folder, policy, tokenizer, algorithm))
-
-
-def global_token_weight(session, mask) -> float:
-    """Turns this process's token-mean into its share of the global token-mean: DDP averages the
-    processes' gradients, so each divides its token sum by (global tokens / processes)."""
-    local = mask.sum().item()
-    return local * session.world / max(1.0, session.total(local).item())
 
 
 def save_models(folder: Path, policy, tokenizer, algorithm) -> None:

@@ -190,6 +190,14 @@ class Session:
         """Mean of a per-process scalar over the processes (the value itself with one process)."""
         return value if self.world == 1 else self.total(value).item() / self.world
 
+    def token_weight(self, local_tokens: float) -> float:
+        """Factor that turns this process's token mean into its share of the global token mean:
+        DDP averages the processes' gradients, so each divides its token sum by (global tokens /
+        processes). 1 with one process."""
+        if self.world == 1:
+            return 1.0
+        return local_tokens * self.world / max(1.0, self.total(local_tokens).item())
+
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
 
