@@ -32,6 +32,7 @@ POINTS = {
     "prm": [("state", RNG.randint(1, 2)), ("model", RNG.randint(1, 2)), ("log", RNG.randint(2, 6))],
     "grpo": [("state", RNG.randint(1, 3)), ("log", RNG.randint(1, 3)), ("model", RNG.randint(2, 3))],
 }
+POINTS["grpo"].append(("log", 1))  # killed before its first checkpoint: the fresh start must not double update 1
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind,point", [(k, p) for k, ps in POINTS.items() for p in ps],
-                         ids=[f"{k}-{p[0]}" for k, ps in POINTS.items() for p in ps])
+                         ids=[f"{k}-{p[0]}-{p[1]:.0f}" for k, ps in POINTS.items() for p in ps])
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, reference, kind, point):
     config, full = reference(kind)
     out = tmp_path / "out"

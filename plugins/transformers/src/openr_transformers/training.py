@@ -235,7 +235,8 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.board = SummaryWriter(str(folder / "tensorboard"), purge_step=resumed + 1)
+                # drop the events of steps the run is about to redo (all of them on a fresh start)
+                self.board = SummaryWriter(str(folder / "tensorboard"), purge_step=resumed + 1 if resumed else 0)
             except ImportError:
                 pass
 
@@ -309,6 +310,9 @@ class Checkpoints:
 
             raise ConfigError(f"{self.folder}: resuming under {self.session.sharded} is not supported (the optimiser "
                               "state is sharded across processes); start a new output folder or resume without it")
+        if self.session.is_main:  # half-written checkpoints of a killed run (ours: they never count)
+            for stale in self.folder.glob(f".{self.prefix}-*.tmp"):
+                shutil.rmtree(stale)
         for _, path in found:
             state = read_state(path)
             if state is not None:
