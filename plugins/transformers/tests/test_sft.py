@@ -84,3 +84,23 @@ def test_validate_rejects_zero_counts_for_every_trainer(tmp_path):
         result = CliRunner().invoke(cli, ["validate", str(path)])
         assert result.exit_code == 2 and field in result.output and len(result.output.strip().splitlines()) == 1, \
             (trainer, result.output)
+
+
+class _RunsCode:
+    """Pickles to a call of Path.touch: loading it with pickle would create the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return Path.touch, (self.path,)
+
+
+def test_trainer_state_is_read_without_running_pickled_code(tmp_path):
+    torch.save({"step": 3, "hook": _RunsCode(tmp_path / "ran")}, tmp_path / "trainer_state.pt")
+    assert training.read_state(tmp_path) is None  # refused by weights_only=True: an unusable checkpoint
+    assert not (tmp_path / "ran").exists()
+    torch.save({"step": 3, "optimizer": {"state": {0: {"exp_avg": torch.ones(2)}}}}, tmp_path / "trainer_state.pt")
+    assert training.read_state(tmp_path)["step"] == 3

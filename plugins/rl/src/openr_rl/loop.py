@@ -65,6 +65,8 @@ def train_rl(config, run, algorithm_class) -> str:
     algorithm.prepare()
     policy = accelerator.unwrap_model(model)
     if config.rollout_generator is not None:
+        if session.world > 1:  # each process would start its own engine inside torch.distributed (untested)
+            raise ConfigError("trainer.rollout_generator: vLLM rollouts run with one training process only (for now)")
         generator = engines.build(config.rollout_generator, str(folder) if folder else config.model)
         engines.sync_weights(generator, policy)  # a resumed policy, or one whose weights differ from the folder's
     else:
