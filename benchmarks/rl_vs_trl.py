@@ -25,7 +25,7 @@ from openr_arith.task import ArithTask
 from openr_core.cli import cli
 from openr_core.jsonl import read_jsonl
 from openr_transformers.loading import load_causal_lm
-from openr_transformers.sft_loop import batch_indices, dev_accuracy
+from openr_transformers.training import batch_indices, dev_accuracy
 
 POLICY = "pkg:openr_arith/models/policy"
 

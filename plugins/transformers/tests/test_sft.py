@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM
 
 from openr_core.cli import cli
-from openr_transformers import sft_loop
+from openr_transformers import sft_loop, training
 from openr_transformers.sft import SFTConfig
 
 
@@ -41,20 +41,19 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
     import shutil
 
     shutil.rmtree(partial / "final")
-    (partial / "train_log.jsonl").write_text("")
     assert (partial / "checkpoints" / "step-3").exists()
     log = run(config, partial)
-    assert [r["step"] for r in log] == [4, 6]
+    assert [r["step"] for r in log] == [2, 4, 6]  # the log is cut back to the checkpoint: nothing doubled
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "full" / "final").state_dict()
     b = AutoModelForCausalLM.from_pretrained(partial / "final").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
 def test_batches_are_a_function_of_seed_and_step():
-    assert sft_loop.batch_indices(10, 3, 4, seed=1) == sft_loop.batch_indices(10, 3, 4, seed=1)
-    epoch = [i for step in range(5) for i in sft_loop.batch_indices(10, step, 2, seed=1)]
+    assert training.batch_indices(10, 3, 4, seed=1) == training.batch_indices(10, 3, 4, seed=1)
+    epoch = [i for step in range(5) for i in training.batch_indices(10, step, 2, seed=1)]
     assert sorted(epoch) == list(range(10))  # one epoch covers every example once
-    assert sft_loop.batch_indices(10, 0, 4, seed=1) != sft_loop.batch_indices(10, 0, 4, seed=2)
+    assert training.batch_indices(10, 0, 4, seed=1) != training.batch_indices(10, 0, 4, seed=2)
 
 
 def test_completion_only_masks_the_prompt():
@@ -65,6 +64,43 @@ def test_completion_only_masks_the_prompt():
 
 def test_linear_schedule_ends_at_min_ratio():
     config = SFTConfig(model="m", steps=100, warmup_steps=10, min_lr_ratio=0.1)
-    assert sft_loop.lr_factor(config, 0) == 0.1 and sft_loop.lr_factor(config, 9) == 1.0
-    assert abs(sft_loop.lr_factor(config, 100) - 0.1) < 1e-9
-    assert sft_loop.lr_factor(attrs.evolve(config, schedule="constant"), 50) == 1.0
+    assert training.lr_factor(config, 0, config.steps) == 0.1 and training.lr_factor(config, 9, config.steps) == 1.0
+    assert abs(training.lr_factor(config, 100, config.steps) - 0.1) < 1e-9
+    assert training.lr_factor(attrs.evolve(config, schedule="constant"), 50, 100) == 1.0
+
+
+def test_validate_rejects_zero_counts_for_every_trainer(tmp_path):
+    """The shared TrainingConfig checks apply to sft, prm and the RL trainers alike."""
+    cases = [({"type": "sft", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "sft", "model": "m", "batch_size": 0}, "batch_size"),
+             ({"type": "prm", "model": "m", "batch_size": 0}, "batch_size"),
+             ({"type": "prm", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "prm", "model": "m", "save_every": -1}, "save_every"),
+             ({"type": "grpo", "model": "m", "log_every": 0}, "log_every"),
+             ({"type": "ppo", "model": "m", "lr": 0}, "lr")]
+    for trainer, field in cases:
+        path = tmp_path / "job.yaml"
+        path.write_text(json.dumps({"job": "train", "task": {"type": "arith"}, "trainer": trainer}))
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 2 and field in result.output and len(result.output.strip().splitlines()) == 1, \
+            (trainer, result.output)
+
+
+class _RunsCode:
+    """Pickles to a call of Path.touch: loading it with pickle would create the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return Path.touch, (self.path,)
+
+
+def test_trainer_state_is_read_without_running_pickled_code(tmp_path):
+    torch.save({"step": 3, "hook": _RunsCode(tmp_path / "ran")}, tmp_path / "trainer_state.pt")
+    assert training.read_state(tmp_path) is None  # refused by weights_only=True: an unusable checkpoint
+    assert not (tmp_path / "ran").exists()
+    torch.save({"step": 3, "optimizer": {"state": {0: {"exp_avg": torch.ones(2)}}}}, tmp_path / "trainer_state.pt")
+    assert training.read_state(tmp_path)["step"] == 3

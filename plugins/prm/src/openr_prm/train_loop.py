@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 
 from openr_core.errors import ConfigError, DataError
 from openr_core.jsonl import read_jsonl
@@ -19,8 +18,8 @@ from openr_prm.augment import Augmenter, PoolAugmenter, delta_at, is_gold, label
 from openr_prm.data import load_stepwise
 from openr_prm.heads import HEADS, Head, LMHead
 from openr_prm.scoring import Scorer
-from openr_transformers.loading import pick_device
-from openr_transformers.sft_loop import batch_indices, lr_factor, update
+from openr_transformers.training import (Checkpoints, Clock, RunLog, Session, batch_indices, lr_factor,
+                                         optimiser_step, save_final, save_model)
 
 
 def training_examples(config, run) -> tuple[list[LabelledExample], list[LabelledExample]]:
@@ -248,10 +247,12 @@ def train_prm(config, run) -> str:
     head = HEADS[config.kind].from_fields(config)
     if config.aux_weight and not isinstance(head, LMHead):
         raise ConfigError("trainer prm: aux_weight needs kind lm-head")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(run.seed)
-    train, dev = training_examples(config, run)
+    out = Path(run.output_dir)
+    session = Session(config, run.seed)
+    accelerator = session.accelerator
+    session.require_divisible("batch_size", config.batch_size)
+    with accelerator.main_process_first():  # the main process labels (and writes); the others read back
+        train, dev = training_examples(config, run)
     train = [truncate(e, config.steps_after_first_error) for e in train if e.completions]
     if not train:
         raise DataError("trainer prm: no training examples")
@@ -266,61 +267,105 @@ def train_prm(config, run) -> str:
             raise ConfigError("trainer prm: route_token needs extra_layers")
         route_heads(model, tokenizer, layouts, config)
     augmenter, n_synthetic = None, round(config.batch_size * config.augment)
+    session.require_divisible("batch_size x augment", n_synthetic)
     if n_synthetic and config.augment_labels == "labeler":
-        augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
+        with accelerator.main_process_first():
+            augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
     elif n_synthetic:
         augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)
-    accelerator = Accelerator(cpu=pick_device(config.device).type == "cpu")
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, config.steps))
+    checkpoints = Checkpoints(out / "checkpoints", "step", session)
+    start = 0
+    resume = checkpoints.latest()
+    if resume is not None:
+        path, state = resume
+        load_weights(model, path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = state["step"]
+        if session.is_main:
+            print(f"resuming from {path} at step {start}", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     models["model"] = model
-    out = Path(run.output_dir)
-    log = open(out / "train_log.jsonl", "w")
-    stats = {"train_examples": len(train), "dev_examples": len(dev),
-             "train_steps_labelled": sum(len(e.labels) for e in train),
-             "train_good_fraction": sum(sum(e.labels) for e in train) / max(1, sum(len(e.labels) for e in train))}
-    print(json.dumps(stats), flush=True)
-    log.write(json.dumps(stats) + "\n")
-    t0 = time.perf_counter()
-    for step in range(config.steps):
+    plain = {**models, "model": accelerator.unwrap_model(model)}  # evaluation: no DDP collectives
+    log = RunLog(out, "step", start, session.is_main)
+    if start == 0:
+        stats = {"train_examples": len(train), "dev_examples": len(dev),
+                 "train_steps_labelled": sum(len(e.labels) for e in train),
+                 "train_good_fraction": sum(sum(e.labels) for e in train) / max(1, sum(len(e.labels) for e in train))}
+        log.write(stats)
+    clock = Clock()
+    for step in range(start, config.steps):
         idx = batch_indices(len(train), step, config.batch_size - n_synthetic, run.seed)
-        batch, batch_layouts = [train[i] for i in idx], [layouts[i] for i in idx]
+        batch = session.share([train[i] for i in idx])
+        batch_layouts = session.share([layouts[i] for i in idx])
         if augmenter:
             span = config.augment_range[1] - config.augment_range[0]
             bound = delta_at(step, config.steps, config.augment_delta_start, config.augment_delta_end, span)
-            synthetic = [truncate(e, config.steps_after_first_error) for e in augmenter.draw(step, n_synthetic, bound)]
+            drawn = session.share(augmenter.draw(step, n_synthetic, bound))
+            synthetic = [truncate(e, config.steps_after_first_error) for e in drawn]
             batch += synthetic
             batch_layouts += head.layouts(tokenizer, [as_request(e, i) for i, e in enumerate(synthetic)])
-        if config.aux_weight:
-            full = head.raw(models, batch_layouts, tokenizer.pad_token_id, full_vocab=True)
-            raw = [f[:, [head.good, head.bad]] for f in full]
-            aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
-        else:
-            raw = head.raw(models, batch_layouts, tokenizer.pad_token_id)
-            aux = None
-        loss = torch.stack([head.loss(r, e, config.soft_labels) for r, e in zip(raw, batch)]).mean()
-        if aux is not None:
-            loss = loss + config.aux_weight * aux
-        update(accelerator, model, optimizer, scheduler, loss, config.max_grad_norm)
+        loss, aux = batch_loss(head, models, batch, batch_layouts, tokenizer, config)
+        optimiser_step(accelerator, model, optimizer, loss, config.max_grad_norm, scheduler)
         done = step + 1
         record = None
         if done % config.log_every == 0 or done == config.steps:
-            record = {"step": done, "loss": round(loss.item(), 5), "lr": scheduler.get_last_lr()[0],
-                      "seconds": round(time.perf_counter() - t0, 1)}
+            record = {"step": done, "loss": round(session.mean(loss.item()), 5), "lr": scheduler.get_last_lr()[0],
+                      "seconds": clock(1)}
             if aux is not None:
-                record["aux_loss"] = round(aux.item(), 5)
-        if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+                record["aux_loss"] = round(session.mean(aux.item()), 5)
+        if dev and config.eval_every and (done % config.eval_every == 0 or done == config.steps) and session.is_main:
             model.eval()
-            record = {**(record or {"step": done}), **evaluate(Scorer(head, models, tokenizer), dev)}
+            record = {**(record or {"step": done}), **evaluate(Scorer(head, plain, tokenizer), dev)}
             model.train()
         if record:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(json.dumps(record), flush=True)
+            log.write(record)
+        if config.save_every and done % config.save_every == 0 and done < config.steps:
+            weights = session.full_weights(model)
+            checkpoints.save(done, lambda folder: save_model(folder, plain["model"], tokenizer, weights),
+                             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": done})
     log.close()
-    final = out / "final"
-    accelerator.unwrap_model(model).save_pretrained(final)
-    tokenizer.save_pretrained(final)
-    return str(final)
+    weights = session.full_weights(model)
+    return save_final(session, out, lambda folder: save_model(folder, plain["model"], tokenizer, weights))
+
+
+def batch_loss(head: Head, models: dict, batch: list[LabelledExample], layouts: list, tokenizer,
+               config) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(loss, auxiliary loss or None) of one batch: ``head``'s objective at the positions inference
+    reads scores from, averaged over this process's share of the global batch (with several
+    processes DDP averages the gradients, so the step is the one-process step)."""
+    if config.aux_weight:
+        full = head.raw(models, layouts, tokenizer.pad_token_id, full_vocab=True)
+        raw = [f[:, [head.good, head.bad]] for f in full]
+        aux = torch.stack([aux_loss(f, e, tokenizer) for f, e in zip(full, batch)]).mean()
+    else:
+        raw = head.raw(models, layouts, tokenizer.pad_token_id)
+        aux = None
+    loss = torch.stack([head.loss(r, e, config.soft_labels) for r, e in zip(raw, batch)]).mean()
+    if aux is not None:
+        loss = loss + config.aux_weight * aux
+    return loss, aux
+
+
+def load_weights(model, folder: Path) -> None:
+    """Load a checkpoint's weights (``save_pretrained`` layout, one file or shards; tied weights
+    are saved once) into ``model``, which must already have the checkpoint's architecture."""
+    from safetensors.torch import load_file, load_model
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        load_model(model, single, strict=True, device="cpu")
+        return
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    state = {}
+    for name in sorted(set(index["weight_map"].values())):
+        state.update(load_file(folder / name))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    current = model.state_dict()
+    loaded = {current[k].data_ptr() for k in state if k in current}
+    untied = [k for k in missing if current[k].data_ptr() not in loaded]
+    if unexpected or untied:
+        raise DataError(f"{folder}: checkpoint does not match the model (missing {untied[:3]}, unexpected {unexpected[:3]})")
 

@@ -2,7 +2,7 @@
 
 TRL no longer ships PRMTrainer, so this is our own loop on torch + accelerate (see
 docs/prm.md). The loss is read at exactly the positions inference reads scores from
-(:func:`openr_prm.scoring.step_logits`), which removes the label/logit off-by-one.
+(:meth:`openr_prm.heads.Head.raw`), which removes the label/logit off-by-one.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import attrs
 
 from openr_core import Trainer
 from openr_core.config import count
+from openr_transformers.training import TrainingConfig
 
 
-@attrs.frozen
-class PRMTrainerConfig:
+@attrs.frozen(kw_only=True)
+class PRMTrainerConfig(TrainingConfig):
     """Data: ``data`` files in ``format``, or (when empty) the run's labeler applied to
     ``problems`` problems of the task's ``split`` with the run's generator; ``dev_data`` files
     (same format) for the dev metrics when training from files.
@@ -71,12 +72,6 @@ class PRMTrainerConfig:
     dev_problems: int = count(200, minimum=0)
     steps: int = count(500)
     batch_size: int = count(32)
-    lr: float = 1e-3
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     soft_labels: bool = False
     steps_after_first_error: bool = True
     prompt_template: str = "{question}\n"
@@ -101,12 +96,13 @@ class PRMTrainerConfig:
     augment_delta_end: int | None = None
     augment_labels: Literal["verifier", "labeler"] = "verifier"
     augment_pool: int = 4000
-    log_every: int = count(20)
-    eval_every: int = count(100, minimum=0)
     max_length: int = count(4096)
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    device: str = "auto"
-    threads: int | None = None
+    # shared fields (TrainingConfig) with the PRM trainer's own defaults
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    log_every: int = 20
+    eval_every: int = 100
+    save_every: int = 100
 
 
 class PRMTrainer(Trainer):

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from openr_transformers.loading import load_causal_lm
+from openr_transformers.training import optimiser_step
 from openr_rl import advantages as A
 from openr_rl.losses import aggregate, clipped_value_loss, token_logprobs, token_values
 from openr_rl.rollouts import Batch, Rollout, per_token
@@ -65,9 +66,13 @@ def load_value_model(location: str, dtype: str, *, fresh_head: bool):
 class Algorithm:
     uses_reference = False  # the loop computes reference log-probs when True (or kl_coef > 0)
 
-    def __init__(self, config, models: dict):
+    def __init__(self, config, models: dict, session):
         self.config = config
         self.models = models
+        self.session = session
+
+    def prepare(self) -> None:
+        """Wrap the extra models and their optimisers with accelerate (one process or many)."""
 
     @classmethod
     def load_models(cls, config, resume: Path | None) -> dict:
@@ -90,8 +95,17 @@ class Algorithm:
         return {}
 
     def extra_models(self) -> dict:
-        """Models to checkpoint besides the policy: name -> (model, optimizer)."""
+        """Models to checkpoint besides the policy: name -> (unwrapped model, optimizer)."""
         return {}
+
+    def step(self, model, optimizer, loss) -> None:
+        optimiser_step(self.session.accelerator, model, optimizer, loss, self.config.max_grad_norm)
+
+    def token_mean(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token mean over the global batch (all processes)."""
+        if self.session.world == 1:
+            return aggregate(values, mask, "token-mean")
+        return self.session.total((values * mask).sum().item()) / self.session.total(mask.sum().item()).clamp(min=1)
 
 
 class GRPO(Algorithm):
@@ -141,11 +155,14 @@ class PPO(Algorithm):
             return {"value": load_value_model(str(resume / "value"), config.dtype, fresh_head=False)}
         return {"value": load_value_model(config.value_model or config.model, config.dtype, fresh_head=True)}
 
-    def __init__(self, config, models):
-        super().__init__(config, models)
+    def __init__(self, config, models, session):
+        super().__init__(config, models, session)
         self.value_model = models["value"]
         self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=config.value_lr or config.lr)
         self.old_values = self.returns = None
+
+    def prepare(self):
+        self.value_model, self.value_optimizer = self.session.accelerator.prepare(self.value_model, self.value_optimizer)
 
     def advantages(self, rollouts, batch, old_logp, ref_logp):
         c, L = self.config, batch.completion_ids.shape[1]
@@ -167,8 +184,8 @@ class PPO(Algorithm):
             ret_rows.append(ret)
         adv = per_token(rollouts, adv_rows, L)
         mask = batch.completion_mask
-        mean = aggregate(adv, mask, "token-mean")
-        var = aggregate((adv - mean) ** 2, mask, "token-mean")
+        mean = self.token_mean(adv, mask)
+        var = self.token_mean((adv - mean) ** 2, mask)
         adv = (adv - mean) / (var.sqrt() + 1e-6) * mask
         self.old_values, self.returns = values, per_token(rollouts, ret_rows, L)
         stats = {"value_mean": aggregate(values, mask, "token-mean").item()}
@@ -180,15 +197,12 @@ class PPO(Algorithm):
         values = token_values(self.value_model, batch)
         loss = self.config.value_coef * clipped_value_loss(
             values, self.old_values[rows], self.returns[rows], batch.completion_mask, self.config.value_clip)
-        loss.backward()
-        if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.value_model.parameters(), self.config.max_grad_norm)
-        self.value_optimizer.step()
-        self.value_optimizer.zero_grad(set_to_none=True)
+        loss = loss * self.session.token_weight(batch.completion_mask.sum().item())
+        self.step(self.value_model, self.value_optimizer, loss)
         return {"value_loss": loss.item()}
 
     def extra_models(self):
-        return {"value": (self.value_model, self.value_optimizer)}
+        return {"value": (self.session.accelerator.unwrap_model(self.value_model), self.value_optimizer)}
 
 
 class PRIME(Algorithm):
@@ -199,11 +213,14 @@ class PRIME(Algorithm):
         location = str(resume / "prm") if resume is not None else (config.prm_model or config.model)
         return {"prm": load_causal_lm(location, dtype=config.dtype, device="cpu", train=True)[0]}
 
-    def __init__(self, config, models):
-        super().__init__(config, models)
+    def __init__(self, config, models, session):
+        super().__init__(config, models, session)
         self.prm = models["prm"]
         self.prm_optimizer = torch.optim.AdamW(self.prm.parameters(), lr=config.prm_lr)
         self.ref_logp = None
+
+    def prepare(self):
+        self.prm, self.prm_optimizer = self.session.accelerator.prepare(self.prm, self.prm_optimizer)
 
     def advantages(self, rollouts, batch, old_logp, ref_logp):
         c, n, L = self.config, self.config.group_size, batch.completion_ids.shape[1]
@@ -232,12 +249,8 @@ class PRIME(Algorithm):
         labels = torch.tensor([float(r.correct) for r in rollouts])
         logits = self.config.beta * ((token_logprobs(self.prm, batch) - self.ref_logp) * batch.completion_mask).sum(1)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        loss.backward()
-        if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.prm.parameters(), self.config.max_grad_norm)
-        self.prm_optimizer.step()
-        self.prm_optimizer.zero_grad(set_to_none=True)
+        self.step(self.prm, self.prm_optimizer, loss)
         return {"prm_loss": loss.item()}
 
     def extra_models(self):
-        return {"prm": (self.prm, self.prm_optimizer)}
+        return {"prm": (self.session.accelerator.unwrap_model(self.prm), self.prm_optimizer)}

@@ -6,12 +6,15 @@ from typing import Literal
 
 import attrs
 
+from openr_core.config import count
+from openr_transformers.training import TrainingConfig
+
 Reward = Literal["outcome", "prm", "mixed"]
 
 
 @attrs.frozen(kw_only=True)
-class RLConfig:
-    """Fields every RL trainer has.
+class RLConfig(TrainingConfig):
+    """Fields every RL trainer has (besides the shared :class:`TrainingConfig` ones).
 
     ``model``: the policy to train (folder, ``pkg:`` or hub name); ``reference`` (default: the
     same checkpoint, frozen) anchors the KL term. Each update samples ``group_size`` rollouts for
@@ -19,50 +22,46 @@ class RLConfig:
     ``minibatches`` optimiser steps. The learning rate warms up over ``warmup_steps`` optimiser
     steps, then stays (``schedule: constant``) or decays (``linear``, ``cosine``) to
     ``min_lr_ratio`` × ``lr`` at the last update.
+
+    ``rollout_generator``: a generator section (``{type: vllm, ...}``; ``model`` defaults to the
+    policy) that samples the rollouts instead of the transformers generator around the policy; the
+    policy's weights are copied into it after every update (:mod:`openr_rl.engines`).
     """
 
     model: str
     reference: str | None = None
     task_split: str = "train"
     problems: int | None = None
-    updates: int = 200
-    prompts_per_update: int = 32
-    group_size: int = 8
+    updates: int = count(200)
+    prompts_per_update: int = count(32)
+    group_size: int = count(8)
     temperature: float = 1.0
     top_p: float = 1.0
-    max_tokens: int = 96
-    epochs: int = 1
-    minibatches: int = 1
-    lr: float = 1e-4
-    warmup_steps: int = 0
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    max_tokens: int = count(96)
+    epochs: int = count(1)
+    minibatches: int = count(1)
     clip_eps: float = 0.2
     kl_coef: float = 0.0
     loss_aggregation: Literal["token-mean", "sequence-mean"] = "token-mean"
-    eval_every: int = 20
     eval_split: str = "test"
     eval_problems: int = 500
     eval_max_tokens: int = 96
+    generation_batch_size: int = count(1024)
+    rollout_generator: dict | None = None
+    # shared fields (TrainingConfig) with the RL trainers' own defaults
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    eval_every: int = 20
     save_every: int = 50
-    log_every: int = 1
-    generation_batch_size: int = 1024
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    device: str = "auto"
-    threads: int | None = None
 
     def __attrs_post_init__(self):
-        for name in ("updates", "prompts_per_update", "group_size", "max_tokens", "epochs", "minibatches",
-                     "log_every", "generation_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "clip_eps", "temperature"):
+        super().__attrs_post_init__()
+        for name in ("clip_eps", "temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.rollout_generator is not None and (not isinstance(self.rollout_generator, dict)
+                                                   or "type" not in self.rollout_generator):
+            raise ValueError(f"rollout_generator must be a generator section like {{type: vllm, ...}}, "
+                             f"got {self.rollout_generator!r}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if not 0 < self.top_p <= 1:

@@ -9,16 +9,16 @@ Trainer subclass for the same result. Real HF models work the same way (``model:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import attrs
 
 from openr_core import Trainer
+from openr_core.config import count
+from openr_transformers.training import TrainingConfig
 
 
-@attrs.frozen
-class SFTConfig:
-    """See docs/training.md for every field."""
+@attrs.frozen(kw_only=True)
+class SFTConfig(TrainingConfig):
+    """See docs/training.md for every field (the shared ones: :class:`TrainingConfig`)."""
 
     model: str
     from_scratch: bool = False
@@ -27,35 +27,24 @@ class SFTConfig:
     prompt_field: str = "prompt"
     completion_field: str = "completion"
     task_split: str = "train"
-    examples: int | None = None
-    steps: int = 1000
+    examples: int | None = count(None)
+    steps: int = count(1000)
     stop_at: int | None = None
-    batch_size: int = 256
-    lr: float = 3e-3
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    batch_size: int = count(256)
     completion_only_loss: bool = True
-    max_length: int = 512
-    log_every: int = 20
-    eval_every: int = 0
+    max_length: int = count(512)
     eval_split: str = "dev"
-    eval_problems: int = 200
+    eval_problems: int = count(200)
+    # shared fields with SFT's own defaults
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    log_every: int = 20
     save_every: int = 200
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    device: str = "auto"
-    threads: int | None = None
 
     def __attrs_post_init__(self):
-        for name in ("steps", "batch_size", "log_every", "max_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        super().__attrs_post_init__()
         if self.stop_at is not None and not 1 <= self.stop_at <= self.steps:
             raise ValueError(f"stop_at must be in 1..steps ({self.steps}), got {self.stop_at}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 class SFTTrainer(Trainer):
