@@ -99,10 +99,10 @@ class PRMTrainerConfig(TrainingConfig):
     max_length: int = count(4096)
     # shared fields (TrainingConfig) with the PRM trainer's own defaults
     lr: float = 1e-3
-    warmup_steps: int = 20
-    log_every: int = 20
-    eval_every: int = 100
-    save_every: int = 100
+    warmup_steps: int = count(20, minimum=0)
+    log_every: int = count(20)
+    eval_every: int = count(100, minimum=0)
+    save_every: int = count(100, minimum=0)
 
 
 class PRMTrainer(Trainer):

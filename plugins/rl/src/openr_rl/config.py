@@ -50,8 +50,8 @@ class RLConfig(TrainingConfig):
     rollout_generator: dict | None = None
     # shared fields (TrainingConfig) with the RL trainers' own defaults
     schedule: Literal["constant", "linear", "cosine"] = "constant"
-    eval_every: int = 20
-    save_every: int = 50
+    eval_every: int = count(20, minimum=0)
+    save_every: int = count(50, minimum=0)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()

@@ -37,9 +37,9 @@ class SFTConfig(TrainingConfig):
     eval_problems: int = count(200)
     # shared fields with SFT's own defaults
     lr: float = 3e-3
-    warmup_steps: int = 20
-    log_every: int = 20
-    save_every: int = 200
+    warmup_steps: int = count(20, minimum=0)
+    log_every: int = count(20)
+    save_every: int = count(200, minimum=0)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()

@@ -28,13 +28,15 @@ from typing import Literal
 
 import attrs
 
+from openr_core.config import count
+
 STATE = "trainer_state.pt"
 
 
 @attrs.frozen(kw_only=True)
 class TrainingConfig:
     """Fields every trainer has (docs/training.md). A trainer restates a field only to give it a
-    different default; the checks below apply whatever the default.
+    different default, with the same declaration (``count(...)`` for counts, so it stays checked).
 
     ``lr`` warms up linearly over ``warmup_steps`` optimiser steps, then stays (``constant``) or
     decays (``linear``, ``cosine``) to ``min_lr_ratio`` x ``lr`` at the last step. Gradients are
@@ -45,25 +47,22 @@ class TrainingConfig:
     lr: float = 1e-4
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     min_lr_ratio: float = 0.1
-    warmup_steps: int = 0
+    warmup_steps: int = count(0, minimum=0)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    log_every: int = 1
-    eval_every: int = 0
-    save_every: int = 0
+    log_every: int = count(1)
+    eval_every: int = count(0, minimum=0)
+    save_every: int = count(0, minimum=0)
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
     threads: int | None = None
 
     def __attrs_post_init__(self):
-        # checked here, not by field validators, because trainers restate these fields with their own defaults
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        for name in ("warmup_steps", "eval_every", "save_every", "weight_decay", "max_grad_norm"):
+        for name in ("weight_decay", "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
