@@ -9,6 +9,7 @@ import attrs
 import torch
 
 from openr_core.evaluation import stable_seed
+from openr_core.tokenizing import encode_prompts
 from openr_core.types import GenerationRequest, Problem, SamplingParams, ScoreRequest
 
 
@@ -65,7 +66,7 @@ def sample(policy_generator, task, problems: Sequence[Problem], tokenizer, *, n:
         n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
         seed=stable_seed(seed, f"rl:{update}:{p.id}"))) for p in problems]
     results = policy_generator.generate(requests)
-    prompt_ids = tokenizer([r.prompt for r in requests])["input_ids"]
+    prompt_ids = encode_prompts(tokenizer, [r.prompt for r in requests])  # what the generator fed the policy
     rollouts = []
     for g, (problem, result) in enumerate(zip(problems, results)):
         for completion in result.completions:
