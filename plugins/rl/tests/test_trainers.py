@@ -109,3 +109,16 @@ def test_bad_settings_fail_with_the_field_named(tmp_path):
     config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.9, 0.2]})
     result = CliRunner().invoke(cli, ["validate", str(config)])
     assert result.exit_code == 2 and "accuracy_filter" in result.output
+
+
+def test_rollout_generator_section_is_checked_by_validate(tmp_path):
+    # a nested generator section is checked like a top-level one (issue 15): a misspelt key is one line
+    for section, message in (({"type": "vllm", "modle": "x"}, "trainer: rollout_generator.modle: unknown key"),
+                             ({"type": "transformers"}, "only 'vllm' syncs weights from the policy"),
+                             ({"model": "x"}, "rollout_generator must be a generator section")):
+        path = write_config(tmp_path, {"type": "grpo", "reward": "outcome", "rollout_generator": section}, False)
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    path = write_config(tmp_path, {"type": "grpo", "reward": "outcome", "rollout_generator": {"type": "vllm"}}, False)
+    assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0

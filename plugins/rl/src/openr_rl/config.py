@@ -7,6 +7,7 @@ from typing import Literal
 import attrs
 
 from openr_core.config import count
+from openr_core.errors import ConfigError
 from openr_transformers.training import TrainingConfig
 
 Reward = Literal["outcome", "prm", "mixed"]
@@ -58,10 +59,22 @@ class RLConfig(TrainingConfig):
         for name in ("clip_eps", "temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.rollout_generator is not None and (not isinstance(self.rollout_generator, dict)
-                                                   or "type" not in self.rollout_generator):
-            raise ValueError(f"rollout_generator must be a generator section like {{type: vllm, ...}}, "
-                             f"got {self.rollout_generator!r}")
+        if self.rollout_generator is not None:
+            self._check_rollout_generator()
+
+    def _check_rollout_generator(self) -> None:
+        """Check the section like any generator section (``model`` defaults to the policy's)."""
+        from openr_core.config import Where, structure_component
+
+        section = self.rollout_generator
+        if not isinstance(section, dict) or "type" not in section:
+            raise ValueError(f"rollout_generator must be a generator section like {{type: vllm, ...}}, got {section!r}")
+        if section["type"] != "vllm":
+            raise ValueError(f"rollout_generator.type: only 'vllm' syncs weights from the policy, got {section['type']!r}")
+        try:
+            structure_component("generator", {"model": self.model, **section}, Where("x", ("rollout_generator",)), None)
+        except ConfigError as e:
+            raise ValueError(str(e).removeprefix("x: ")) from None
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if not 0 < self.top_p <= 1:
