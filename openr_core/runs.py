@@ -21,6 +21,7 @@ from openr_core.config import ComponentSpec, dump_yaml, unstructure
 from openr_core.errors import ConfigError, DataError
 
 CONFIG_FILE = "config.yaml"
+NOT_COMPARED = ("launcher",)  # where the batches run does not change the results: resume on any launcher
 
 
 def seed_everything(seed: int) -> None:
@@ -63,7 +64,7 @@ class Run:
             import yaml
 
             previous = yaml.safe_load(config_path.read_text()) or {}
-            diff = _first_difference(previous, resolved)
+            diff = _first_difference(*({k: v for k, v in c.items() if k not in NOT_COMPARED} for c in (previous, resolved)))
             if diff:
                 raise ConfigError(
                     f"{output_dir}: holds results of a different config (first difference: {diff}); "

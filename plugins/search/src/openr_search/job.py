@@ -7,7 +7,7 @@ finishes (a killed run resumes where it stopped); then ``summary.json``, a table
 
 from __future__ import annotations
 
-import sys
+import functools
 import time
 from typing import Any
 
@@ -15,13 +15,14 @@ import attrs
 import click
 
 from openr_core.config import component
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import Run
 from openr_core.types import to_dict
 
 
 @attrs.frozen(kw_only=True)
-class SearchJob(JobConfig):
+class SearchJob(BatchJobConfig):
     """Run several searchers on one task split and compare them at matched budgets."""
 
     task: Any = component("task")
@@ -46,34 +47,35 @@ def labels(specs) -> list[str]:
     return out
 
 
+def search_batch(index: int, run: Run, batch: list) -> list[dict]:
+    """Searcher ``index`` of the run's config on one batch of problems: one record per problem."""
+    task = run.task
+    searcher = run.build(run.config.searchers[index])
+    t0 = time.perf_counter()
+    found = searcher.search(batch, task=task, generator=run.generator, reward_model=run.reward_model)
+    seconds = (time.perf_counter() - t0) / len(batch)
+    records = []
+    for problem, result in zip(batch, found):
+        correct = result.answer is not None and task.answers_match(problem, result.answer)
+        any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
+        records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
+                        "pass": any_correct or correct, "candidates": len(result.candidates),
+                        **to_dict(result.budget), "seconds": seconds,
+                        "solution": list(result.solution.steps) if result.solution else None})
+    return records
+
+
 def run_search(config: SearchJob, run: Run) -> list[dict]:
     """Run several searchers on a task split; per-problem JSONL, a summary table and a plot."""
     if not config.searchers:
         raise click.UsageError("search: `searchers:` is empty")
-    task, generator, reward_model = run.task, run.generator, run.reward_model
-    problems = task.load(config.split, config.limit)
+    problems = run.task.load(config.split, config.limit)
     rows = []
-    for label, spec in zip(labels(config.searchers), config.searchers):
-        searcher = run.build(spec)
+    for index, (label, spec) in enumerate(zip(labels(config.searchers), config.searchers)):
         results = run.results(f"results/{label}.jsonl")
         todo = [p for p in problems if p.id not in results]
-        with click.progressbar(length=len(problems), label=f"{label:<16}", file=sys.stderr) as bar:
-            bar.update(len(problems) - len(todo))
-            for start in range(0, len(todo), config.batch_size):
-                batch = todo[start : start + config.batch_size]
-                t0 = time.perf_counter()
-                found = searcher.search(batch, task=task, generator=generator, reward_model=reward_model)
-                seconds = (time.perf_counter() - t0) / len(batch)
-                records = []
-                for problem, result in zip(batch, found):
-                    correct = result.answer is not None and task.answers_match(problem, result.answer)
-                    any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
-                    records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
-                                    "pass": any_correct or correct, "candidates": len(result.candidates),
-                                    **to_dict(result.budget), "seconds": seconds,
-                                    "solution": list(result.solution.steps) if result.solution else None})
-                results.append(records)
-                bar.update(len(batch))
+        for_each_batch(run, chunks(todo, config.batch_size), functools.partial(search_batch, index), results.append,
+                       label=f"{label:<16}", total=len(problems))
         rows.append(summarize(label, spec, [results.get(p.id) for p in problems]))
     run.write_json("summary.json", {"split": config.split, "problems": len(problems), "searchers": rows})
     click.echo(format_table(rows))

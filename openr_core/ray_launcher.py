@@ -1,0 +1,186 @@
+"""The ``ray`` launcher: a job's batches on Ray actors, each building its components once.
+
+Importing this module does not import Ray (``openr validate`` reads the Config only); Ray is the
+optional extra ``openr-core[ray]``. See docs/scaling.md for clusters, GPUs and failures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from openr_core.errors import OpenrError
+from openr_core.launchers import Compute, Launcher, component_specs
+
+if TYPE_CHECKING:
+    from openr_core.runs import Run
+
+HOST_PORT = re.compile(r"^(ray://)?[A-Za-z0-9.\-]+:(\d{1,5})$")
+
+
+def _workers(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {value!r}")
+
+
+def _address(instance, attribute, value):
+    if value is None or value == "auto":
+        return
+    match = HOST_PORT.match(value) if isinstance(value, str) else None
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(f"address must be null (start Ray here), 'auto' (the cluster on this machine), "
+                         f"'HOST:PORT' or 'ray://HOST:PORT', got {value!r}")
+
+
+def _resources(instance, attribute, value):
+    for name, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise ValueError(f"worker_resources.{name} must be a number >= 0, got {amount!r}")
+
+
+def _retries(instance, attribute, value):
+    if value < -1:
+        raise ValueError(f"retries must be >= 0 (or -1: without limit), got {value}")
+
+
+class ShardWorker:
+    """One Ray actor: builds the run's components once, then computes the batches it is sent."""
+
+    def __init__(self, config: Any, output_dir: str, cwd: str):
+        from openr_core.runs import Run, seed_everything
+
+        t0 = time.perf_counter()
+        if os.path.isdir(cwd):  # relative paths in the config mean what they mean to the driver
+            os.chdir(cwd)
+        seed_everything(getattr(config, "seed", 0))
+        self.run = Run(config, output_dir)
+        for spec in component_specs(config):
+            self.run.build(spec)
+        self.build_seconds = time.perf_counter() - t0
+
+    def ready(self) -> dict:
+        return {"pid": os.getpid(), "build_seconds": self.build_seconds}
+
+    def compute(self, compute: Compute, batch: list) -> Any:
+        return compute(self.run, batch)
+
+
+class RayLauncher(Launcher):
+    """Computes batches on Ray actors (one per worker), retried on failure; see docs/scaling.md."""
+
+    @attrs.frozen(kw_only=True)
+    class Config:
+        workers: int = attrs.field(default=1, validator=_workers)
+        address: str | None = attrs.field(default=None, validator=_address)
+        worker_resources: dict[str, float] = attrs.field(factory=lambda: {"CPU": 1.0}, validator=_resources)
+        retries: int = attrs.field(default=3, validator=_retries)
+
+    def __init__(self, config: Any = None, **fields: Any):
+        super().__init__(config, **fields)
+        self.actors: list = []
+        self.started_ray = False
+        self.startup: list[dict] = []  # per worker: pid, build_seconds, ready_seconds
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def _connect(self):
+        import ray
+
+        if not ray.is_initialized():
+            address = self.config.address or os.environ.get("RAY_ADDRESS")
+            ray.init(address=address, include_dashboard=False, logging_level="warning",
+                     configure_logging=True, log_to_driver=True)
+            self.started_ray = address is None
+        return ray
+
+    def _start(self, run: Run) -> None:
+        ray = self._connect()
+        resources = dict(self.config.worker_resources)
+        options = {"num_cpus": resources.pop("CPU", 0), "num_gpus": resources.pop("GPU", 0),
+                   "resources": resources, "max_restarts": self.config.retries,
+                   "max_task_retries": self.config.retries}
+        self._check_fits(ray)
+        actor = ray.remote(ShardWorker).options(**options)
+        t0 = time.perf_counter()
+        self.actors = [actor.remote(run.config, str(run.output_dir), os.getcwd()) for _ in range(self.config.workers)]
+        try:
+            ready = ray.get([a.ready.remote() for a in self.actors])
+        except ray.exceptions.RayError as e:
+            raise OpenrError(f"launcher ray: a worker failed to start: {_first_line(e)}") from e
+        seconds = time.perf_counter() - t0
+        self.startup = [{**r, "ready_seconds": seconds} for r in ready]
+        print(f"openr: ray: {len(ready)} workers ready in {seconds:.1f} s "
+              f"(pids {', '.join(str(r['pid']) for r in ready)})", file=sys.stderr)
+
+    def _check_fits(self, ray) -> None:
+        have = ray.cluster_resources()
+        for name, amount in self.config.worker_resources.items():
+            if amount * self.config.workers > have.get(name, 0) + 1e-9:
+                raise OpenrError(f"launcher ray: {self.config.workers} workers x {name}={amount:g} do not fit the "
+                                 f"cluster's {name}={have.get(name, 0):g}; lower launcher.workers or "
+                                 f"launcher.worker_resources.{name}, or add nodes")
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def map(self, run: Run, compute: Compute, batches: Sequence[list]) -> Iterator[Any]:
+        """Hand each idle worker the next batch; yield results in batch order as they complete.
+
+        A worker whose process dies is restarted by Ray and its batch retried there (``retries``
+        times); a worker that stays dead is dropped and its batch handed to another."""
+        if not self.actors:
+            self._start(run)
+        import ray
+
+        queue = deque(range(len(batches)))
+        idle = list(self.actors)
+        running: dict[Any, tuple[int, Any]] = {}  # object ref -> (batch index, actor)
+        finished: dict[int, Any] = {}
+        next_out = 0
+        while next_out < len(batches):
+            while idle and queue:
+                i, actor = queue.popleft(), idle.pop(0)
+                running[actor.compute.remote(compute, batches[i])] = (i, actor)
+            if not running:
+                raise OpenrError("launcher ray: every worker died; the batches written so far are kept, "
+                                 "re-run to resume")
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                i, actor = running.pop(ref)
+                try:
+                    finished[i] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:  # the computation raised: not retried
+                    raise e.cause if isinstance(e.cause, OpenrError) else e.as_instanceof_cause() from None
+                except ray.exceptions.RayActorError as e:  # restarts used up: drop it, retry elsewhere
+                    print(f"openr: ray: a worker is gone ({_first_line(e)}); its batch goes to another",
+                          file=sys.stderr)
+                    self.actors.remove(actor)
+                    queue.appendleft(i)
+                    continue
+                idle.append(actor)
+            while next_out in finished:
+                yield finished.pop(next_out)
+                next_out += 1
+
+    def close(self) -> None:
+        if not self.actors and not self.started_ray:
+            return
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.actors = []
+        if self.started_ray:
+            ray.shutdown()
+            self.started_ray = False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
