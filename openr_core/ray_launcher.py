@@ -61,11 +61,17 @@ class ShardWorker:
             os.chdir(cwd)
         seed_everything(getattr(config, "seed", 0))
         self.run = Run(config, output_dir)
-        for spec in component_specs(config):
-            self.run.build(spec)
+        self.error: Exception | None = None
+        try:
+            for spec in component_specs(config):
+                self.run.build(spec)
+        except Exception as e:  # kept for ready(), which raises it as it is (Ray would wrap it in prose)
+            self.error = e
         self.build_seconds = time.perf_counter() - t0
 
     def ready(self) -> dict:
+        if self.error is not None:
+            raise self.error
         return {"pid": os.getpid(), "build_seconds": self.build_seconds}
 
     def compute(self, compute: Compute, batch: list) -> Any:
@@ -112,6 +118,8 @@ class RayLauncher(Launcher):
         self.actors = [actor.remote(run.config, str(run.output_dir), os.getcwd()) for _ in range(self.config.workers)]
         try:
             ready = ray.get([a.ready.remote() for a in self.actors])
+        except ray.exceptions.RayTaskError as e:  # building a component raised
+            raise _original(e) from None
         except ray.exceptions.RayError as e:
             raise OpenrError(f"launcher ray: a worker failed to start: {_first_line(e)}") from e
         seconds = time.perf_counter() - t0
@@ -156,7 +164,7 @@ class RayLauncher(Launcher):
                 try:
                     finished[i] = ray.get(ref)
                 except ray.exceptions.RayTaskError as e:  # the computation raised: not retried
-                    raise e.cause if isinstance(e.cause, OpenrError) else e.as_instanceof_cause() from None
+                    raise _original(e) from None
                 except ray.exceptions.RayActorError as e:  # restarts used up: drop it, retry elsewhere
                     print(f"openr: ray: a worker is gone ({_first_line(e)}); its batch goes to another",
                           file=sys.stderr)
@@ -179,6 +187,11 @@ class RayLauncher(Launcher):
         if self.started_ray:
             ray.shutdown()
             self.started_ray = False
+
+
+def _original(error) -> BaseException:
+    """What a worker raised: our own errors as they are (one line), others with Ray's traceback."""
+    return error.cause if isinstance(error.cause, OpenrError) else error.as_instanceof_cause()
 
 
 def _first_line(error: BaseException) -> str:

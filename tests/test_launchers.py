@@ -70,14 +70,17 @@ def test_a_run_resumes_on_another_launcher_without_redoing_batches(plugins, invo
     assert "type: reversed" in (out / "config.yaml").read_text()
 
 
-@pytest.mark.parametrize("section, message", [
+BAD_LAUNCHERS = [
     ("{type: slurm}", "launcher.type: unknown launcher 'slurm'"),
     ("{type: ray, workers: 0}", "launcher: workers must be an integer >= 1, got 0"),
     ("{type: ray, address: 'head-node'}", "launcher: address must be null"),
     ("{type: ray, address: 'ray://head:99999'}", "launcher: address must be null"),
     ("{type: ray, worker_resources: {GPU: -1}}", "launcher: worker_resources.GPU must be a number >= 0"),
     ("{type: ray, wrokers: 2}", "launcher.wrokers: unknown key (did you mean 'workers'?)"),
-])
+]
+
+
+@pytest.mark.parametrize("section, message", BAD_LAUNCHERS)
 def test_validate_rejects_a_bad_launcher_in_one_line(plugins, invoke, write_config, section, message):
     path = write_config(EVALUATE + f"launcher: {section}\n")
     result = invoke("validate", path)
@@ -113,3 +116,26 @@ def test_validating_a_ray_launcher_does_not_import_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_scaling_md_documents_every_launcher_key_and_its_examples_validate(plugins):
+    import re
+    from pathlib import Path
+
+    import attrs
+    import yaml
+
+    from openr_core.config import Where, structure_component
+    from openr_core.ray_launcher import RayLauncher
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "scaling.md").read_text()
+    for field in attrs.fields(RayLauncher.Config):
+        assert f"| `{field.name}` |" in text, field.name
+    sections = [yaml.safe_load(block)["launcher"] for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+                if "launcher:" in block]
+    assert len(sections) >= 3
+    for section in sections:
+        spec = structure_component("launcher", section, Where("docs/scaling.md") / "launcher", plugins)
+        assert spec.type == "ray" and spec.config.workers >= 1
+    for line in re.findall(r"^openr: error: c\.yaml: (.*)$", text, re.M):
+        assert any(line.startswith(message) for _, message in BAD_LAUNCHERS), line

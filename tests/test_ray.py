@@ -153,3 +153,22 @@ def test_a_killed_driver_resumes_without_duplicates(cluster, references, tmp_pat
     stdout, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr
     assert_same_records(out, references["label"], "label")
+
+
+# -- errors: one line, nothing lost ------------------------------------------------------------
+
+
+def test_workers_that_do_not_fit_the_cluster_are_one_line_error(cluster, tmp_path):
+    config = {**LABEL, "launcher": {"type": "ray", "workers": 2, "worker_resources": {"CPU": 2}}}
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, config, "big")), "-o", str(tmp_path / "big")])
+    assert result.exit_code == 1
+    assert "launcher ray: 2 workers x CPU=2 do not fit the cluster's CPU=3" in result.stderr.splitlines()[-1]
+
+
+def test_a_worker_that_cannot_build_its_components_stops_the_job_with_that_error(cluster, tmp_path):
+    config = {**EVAL_PRM, "launcher": TWO_WORKERS}
+    config["reward_model"] = {**EVAL_PRM["reward_model"], "model": str(tmp_path / "no-such-model")}
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, config, "bad")), "-o", str(tmp_path / "bad")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1].startswith(f"openr: error: model '{tmp_path / 'no-such-model'}'")
+    assert not (tmp_path / "bad" / "results.jsonl").exists()
