@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from openr_core.errors import OpenrError
+from openr_core.interfaces import NoConfig, RewardModel
 from openr_core.launchers import Compute, Launcher, component_specs
 
 if TYPE_CHECKING:
@@ -50,10 +51,49 @@ def _retries(instance, attribute, value):
         raise ValueError(f"retries must be >= 0 (or -1: without limit), got {value}")
 
 
+class RewardModelServer:
+    """One Ray actor holding the run's reward model, scoring for every worker (``shared_reward_model``)."""
+
+    def __init__(self, spec: Any, cwd: str):
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        self.error: Exception | None = None
+        self.calls = self.requests = 0
+        try:
+            self.reward_model = spec.build()
+        except Exception as e:  # raised by ready(), as ShardWorker does
+            self.error = e
+
+    def ready(self) -> dict:
+        if self.error is not None:
+            raise self.error
+        return {"pid": os.getpid()}
+
+    def score(self, requests: list) -> list:
+        self.calls, self.requests = self.calls + 1, self.requests + len(requests)
+        return self.reward_model.score(requests)
+
+    def served(self) -> dict:
+        return {"calls": self.calls, "requests": self.requests}
+
+
+class SharedRewardModel(RewardModel):
+    """A worker's stand-in for the reward model: each ``score`` call is served by the shared actor."""
+
+    def __init__(self, server: Any):
+        super().__init__(NoConfig())
+        self.server = server
+
+    def score(self, requests):
+        import ray
+
+        return ray.get(self.server.score.remote(list(requests)))
+
+
 class ShardWorker:
     """One Ray actor: builds the run's components once, then computes the batches it is sent."""
 
-    def __init__(self, config: Any, output_dir: str, cwd: str):
+    def __init__(self, config: Any, output_dir: str, cwd: str, reward_model_server: Any = None):
         from openr_core.runs import Run, seed_everything
 
         t0 = time.perf_counter()
@@ -61,6 +101,8 @@ class ShardWorker:
             os.chdir(cwd)
         seed_everything(getattr(config, "seed", 0))
         self.run = Run(config, output_dir)
+        if reward_model_server is not None:
+            self.run.provide(config.reward_model, SharedRewardModel(reward_model_server))
         self.error: Exception | None = None
         try:
             for spec in component_specs(config):
@@ -87,10 +129,13 @@ class RayLauncher(Launcher):
         address: str | None = attrs.field(default=None, validator=_address)
         worker_resources: dict[str, float] = attrs.field(factory=lambda: {"CPU": 1.0}, validator=_resources)
         retries: int = attrs.field(default=3, validator=_retries)
+        shared_reward_model: dict[str, float] | None = attrs.field(default=None, validator=attrs.validators.optional(_resources))
 
     def __init__(self, config: Any = None, **fields: Any):
         super().__init__(config, **fields)
-        self.actors: list = []
+        self.workers: list = []  # the ShardWorker actors that are alive
+        self.actors: list = []  # every actor this launcher started (workers, shared reward model)
+        self.server = None  # the shared reward model's actor
         self.started_ray = False
         self.startup: list[dict] = []  # per worker: pid, build_seconds, ready_seconds
 
@@ -108,16 +153,20 @@ class RayLauncher(Launcher):
 
     def _start(self, run: Run) -> None:
         ray = self._connect()
-        resources = dict(self.config.worker_resources)
-        options = {"num_cpus": resources.pop("CPU", 0), "num_gpus": resources.pop("GPU", 0),
-                   "resources": resources, "max_restarts": self.config.retries,
-                   "max_task_retries": self.config.retries}
         self._check_fits(ray)
-        actor = ray.remote(ShardWorker).options(**options)
         t0 = time.perf_counter()
-        self.actors = [actor.remote(run.config, str(run.output_dir), os.getcwd()) for _ in range(self.config.workers)]
+        server = None
+        if self.config.shared_reward_model is not None and getattr(run.config, "reward_model", None) is not None:
+            server = ray.remote(RewardModelServer).options(**_options(self.config.shared_reward_model, self.config.retries))
+            server = server.remote(run.config.reward_model, os.getcwd())
+            self.actors.append(server)  # closed with the workers
+            self.server = server
+        worker = ray.remote(ShardWorker).options(**_options(self.config.worker_resources, self.config.retries))
+        self.workers = [worker.remote(run.config, str(run.output_dir), os.getcwd(), server)
+                        for _ in range(self.config.workers)]
+        self.actors += self.workers
         try:
-            ready = ray.get([a.ready.remote() for a in self.actors])
+            ready = ray.get([a.ready.remote() for a in self.actors])[-len(self.workers):]
         except ray.exceptions.RayTaskError as e:  # building a component raised
             raise _original(e) from None
         except ray.exceptions.RayError as e:
@@ -129,10 +178,13 @@ class RayLauncher(Launcher):
 
     def _check_fits(self, ray) -> None:
         have = ray.cluster_resources()
-        for name, amount in self.config.worker_resources.items():
-            if amount * self.config.workers > have.get(name, 0) + 1e-9:
-                raise OpenrError(f"launcher ray: {self.config.workers} workers x {name}={amount:g} do not fit the "
-                                 f"cluster's {name}={have.get(name, 0):g}; lower launcher.workers or "
+        shared = self.config.shared_reward_model or {}
+        for name in {*self.config.worker_resources, *shared}:
+            amount = self.config.worker_resources.get(name, 0)
+            if amount * self.config.workers + shared.get(name, 0) > have.get(name, 0) + 1e-9:
+                extra = f" + the shared reward model's {name}={shared[name]:g}" if shared.get(name) else ""
+                raise OpenrError(f"launcher ray: {self.config.workers} workers x {name}={amount:g}{extra} do not fit "
+                                 f"the cluster's {name}={have.get(name, 0):g}; lower launcher.workers or "
                                  f"launcher.worker_resources.{name}, or add nodes")
 
     # -- batches -----------------------------------------------------------------------------
@@ -142,12 +194,12 @@ class RayLauncher(Launcher):
 
         A worker whose process dies is restarted by Ray and its batch retried there (``retries``
         times); a worker that stays dead is dropped and its batch handed to another."""
-        if not self.actors:
+        if not self.workers:
             self._start(run)
         import ray
 
         queue = deque(range(len(batches)))
-        idle = list(self.actors)
+        idle = list(self.workers)
         running: dict[Any, tuple[int, Any]] = {}  # object ref -> (batch index, actor)
         finished: dict[int, Any] = {}
         next_out = 0
@@ -168,7 +220,7 @@ class RayLauncher(Launcher):
                 except ray.exceptions.RayActorError as e:  # restarts used up: drop it, retry elsewhere
                     print(f"openr: ray: a worker is gone ({_first_line(e)}); its batch goes to another",
                           file=sys.stderr)
-                    self.actors.remove(actor)
+                    self.workers.remove(actor)
                     queue.appendleft(i)
                     continue
                 idle.append(actor)
@@ -181,12 +233,26 @@ class RayLauncher(Launcher):
             return
         import ray
 
+        if self.server is not None:
+            try:
+                served = ray.get(self.server.served.remote(), timeout=30)
+            except (ray.exceptions.RayError, TimeoutError):
+                served = {"requests": "?", "calls": "?"}
+            print(f"openr: ray: the shared reward model scored {served['requests']} requests in "
+                  f"{served['calls']} calls", file=sys.stderr)
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
-        self.actors = []
+        self.actors, self.workers, self.server = [], [], None
         if self.started_ray:
             ray.shutdown()
             self.started_ray = False
+
+
+def _options(resources: dict[str, float], retries: int) -> dict:
+    """Ray actor options: reserve ``resources``; restart a dead actor and retry its task ``retries`` times."""
+    custom = dict(resources)
+    return {"num_cpus": custom.pop("CPU", 0), "num_gpus": custom.pop("GPU", 0), "resources": custom,
+            "max_restarts": retries, "max_task_retries": retries}
 
 
 def _original(error) -> BaseException:

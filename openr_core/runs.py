@@ -85,6 +85,10 @@ class Run:
             self._built[id(spec)] = spec.build()
         return self._built[id(spec)]
 
+    def provide(self, spec: ComponentSpec, component: Any) -> None:
+        """Use ``component`` for ``spec`` instead of building it (e.g. a proxy to a shared model)."""
+        self._built[id(spec)] = component
+
     def component(self, key: str):
         """Build the component in config field ``key`` (e.g. ``"generator"``); None when unset."""
         return self.build(getattr(self.config, key, None))

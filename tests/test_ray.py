@@ -5,6 +5,7 @@ by pid mid-run is restarted and its batch retried; a killed driver resumes witho
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,6 +88,15 @@ def test_two_workers_write_the_records_of_one_process(cluster, references, tmp_p
     assert len(lines(tmp_path / job, FILES[job][0])) >= 8
     assert json.loads((tmp_path / job / "summary.json").read_text()) == json.loads(
         (references[job] / "summary.json").read_text()) or job == "search"  # search's summary has wall time
+
+
+def test_a_shared_reward_model_actor_serves_both_workers_with_the_same_records(cluster, references, tmp_path):
+    launcher = {**TWO_WORKERS, "shared_reward_model": {"CPU": 1}}
+    output = run_here(tmp_path, {**SEARCH, "launcher": launcher}, tmp_path / "search")
+    assert "ray: 2 workers ready" in output
+    served = re.search(r"the shared reward model scored (\d+) requests", output)
+    assert served and int(served[1]) >= 12 * 4  # best-of-n alone scores 4 solutions of each of 12 problems
+    assert_same_records(tmp_path / "search", references["search"], "search")
 
 
 # -- failures: a driver in a subprocess, killed or with a worker killed ---------------------------
