@@ -193,7 +193,9 @@ class RayLauncher(Launcher):
         """Hand each idle worker the next batch; yield results in batch order as they complete.
 
         A worker whose process dies is restarted by Ray and its batch retried there (``retries``
-        times); a worker that stays dead is dropped and its batch handed to another."""
+        times); a worker that stays dead is dropped and its batch handed to another. Batches are
+        handed out at most ``4 x workers`` ahead of the oldest unwritten one, so the results held
+        back for ordering stay few."""
         if not self.workers:
             self._start(run)
         import ray
@@ -204,7 +206,7 @@ class RayLauncher(Launcher):
         finished: dict[int, Any] = {}
         next_out = 0
         while next_out < len(batches):
-            while idle and queue:
+            while idle and queue and queue[0] < next_out + 4 * self.config.workers:
                 i, actor = queue.popleft(), idle.pop(0)
                 running[actor.compute.remote(compute, batches[i])] = (i, actor)
             if not running:
