@@ -7,7 +7,6 @@ finishes (a killed run resumes where it stopped); then ``summary.json``, a table
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from openr_core.config import component
 from openr_core.jobs import BatchJobConfig
 from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import Run
-from openr_core.types import to_dict
+from openr_core.types import Problem, to_dict
 
 
 @attrs.frozen(kw_only=True)
@@ -47,36 +46,42 @@ def labels(specs) -> list[str]:
     return out
 
 
-def search_batch(index: int, run: Run, batch: list) -> list[dict]:
-    """Searcher ``index`` of the run's config on one batch of problems: one record per problem."""
+def search_batch(run: Run, batch: list[tuple[int, Problem]]) -> tuple[int, list[dict]]:
+    """A batch of ``(searcher index, problem)`` pairs, all of one searcher of the run's config:
+    that index and one record per problem."""
+    index, problems = batch[0][0], [p for _, p in batch]
     task = run.task
     searcher = run.build(run.config.searchers[index])
     t0 = time.perf_counter()
-    found = searcher.search(batch, task=task, generator=run.generator, reward_model=run.reward_model)
-    seconds = (time.perf_counter() - t0) / len(batch)
+    found = searcher.search(problems, task=task, generator=run.generator, reward_model=run.reward_model)
+    seconds = (time.perf_counter() - t0) / len(problems)
     records = []
-    for problem, result in zip(batch, found):
+    for problem, result in zip(problems, found):
         correct = result.answer is not None and task.answers_match(problem, result.answer)
         any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
         records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
                         "pass": any_correct or correct, "candidates": len(result.candidates),
                         **to_dict(result.budget), "seconds": seconds,
                         "solution": list(result.solution.steps) if result.solution else None})
-    return records
+    return index, records
 
 
 def run_search(config: SearchJob, run: Run) -> list[dict]:
-    """Run several searchers on a task split; per-problem JSONL, a summary table and a plot."""
+    """Run several searchers on a task split; per-problem JSONL, a summary table and a plot.
+
+    The batches of all searchers form one queue (searcher by searcher), so a launcher's workers
+    go on to the next searcher's batches without waiting for the last batch of the previous one."""
     if not config.searchers:
         raise click.UsageError("search: `searchers:` is empty")
     problems = run.task.load(config.split, config.limit)
-    rows = []
-    for index, (label, spec) in enumerate(zip(labels(config.searchers), config.searchers)):
-        results = run.results(f"results/{label}.jsonl")
-        todo = [p for p in problems if p.id not in results]
-        for_each_batch(run, chunks(todo, config.batch_size), functools.partial(search_batch, index), results.append,
-                       label=f"{label:<16}", total=len(problems))
-        rows.append(summarize(label, spec, [results.get(p.id) for p in problems]))
+    names = labels(config.searchers)
+    files = [run.results(f"results/{label}.jsonl") for label in names]
+    batches = [[(index, p) for p in chunk] for index, results in enumerate(files)
+               for chunk in chunks([p for p in problems if p.id not in results], config.batch_size)]
+    for_each_batch(run, batches, search_batch, lambda result: files[result[0]].append(result[1]),
+                   label=f"search ({len(names)} searchers)", total=len(problems) * len(names))
+    rows = [summarize(label, spec, [results.get(p.id) for p in problems])
+            for label, spec, results in zip(names, config.searchers, files)]
     run.write_json("summary.json", {"split": config.split, "problems": len(problems), "searchers": rows})
     click.echo(format_table(rows))
     if config.plot:
