@@ -100,17 +100,22 @@ def test_launchers_are_not_a_key_of_jobs_that_do_not_run_batches(plugins, invoke
     assert result.exit_code == 2 and "launcher: unknown key" in result.stderr
 
 
-def test_validating_a_ray_launcher_does_not_import_ray(tmp_path):
+@pytest.mark.parametrize("args", [["import"], ["--help"], ["validate", "CONFIG"], ["ls", "launchers"]])
+def test_import_help_validate_and_ls_do_not_import_ray(tmp_path, args):
     config = tmp_path / "c.yaml"
     config.write_text("job: search\ntask: arith\ngenerator: {type: transformers, model: x}\nsearchers: [greedy]\n"
                       "launcher: {type: ray, workers: 2}\n")
+    args = [str(config) if a == "CONFIG" else a for a in args]
     probe = textwrap.dedent(f"""
         import sys
-        from openr_core.cli import cli
-        try:
-            cli.main(args=["validate", {str(config)!r}], prog_name="openr")
-        except SystemExit as e:
-            assert e.code == 0, e.code
+        if {args!r} == ["import"]:
+            import openr_core
+        else:
+            from openr_core.cli import cli
+            try:
+                cli.main(args={args!r}, prog_name="openr")
+            except SystemExit as e:
+                assert e.code == 0, e.code
         print(sorted(m for m in ("ray", "torch", "transformers") if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
