@@ -22,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_search(overrides: list[str], output: Path) -> tuple[float, list[dict]]:
-    """Run the quickstart with ``overrides`` into ``output``; wall seconds and the launcher's start-up."""
+def run_search(overrides: list[str], output: Path) -> tuple[float, list[dict], list[dict]]:
+    """Run the quickstart with ``overrides`` into ``output``: wall seconds, and per worker its
+    start-up and its CPU seconds at the end."""
     import click
 
     from openr_core.cli import cli
@@ -37,10 +38,12 @@ def run_search(overrides: list[str], output: Path) -> tuple[float, list[dict]]:
     run = Run.start(config, output, fresh=True)
     try:
         job.runner(config, run)
-        startup = list(getattr(launcher_of(run), "startup", []))
+        launcher = launcher_of(run)
+        startup = list(getattr(launcher, "startup", []))
+        end = launcher.worker_stats() if hasattr(launcher, "worker_stats") else []
     finally:
         run.close()
-    return time.perf_counter() - t0, startup
+    return time.perf_counter() - t0, startup, end
 
 
 def records(output: Path) -> dict[str, list[dict]]:
@@ -71,11 +74,15 @@ def main() -> None:
                  for w in (1, 2)]
         for name, launcher in runs:
             outputs[name] = Path(tmp) / name.replace(" ", "-")
-            walls[name], startup = run_search(common + launcher, outputs[name])
-            print(f"{name:>10}: {walls[name]:7.1f} s wall   (load {os.getloadavg()[0]:.2f})")
-            for i, s in enumerate(startup):
+            c0 = time.process_time()
+            walls[name], startup, end = run_search(common + launcher, outputs[name])
+            cpu = sum(e["cpu_seconds"] for e in end) if end else time.process_time() - c0
+            print(f"{name:>10}: {walls[name]:7.1f} s wall, {cpu:7.1f} CPU s in the workers "
+                  f"(load {os.getloadavg()[0]:.2f} after)")
+            for i, (s, e) in enumerate(zip(startup, end)):
                 print(f"{'':>12}worker {i}: started and built its components in {s['build_seconds']:.1f} s "
-                      f"(all workers ready after {s['ready_seconds']:.1f} s)")
+                      f"({s['cpu_seconds']:.1f} CPU s; all workers ready after {s['ready_seconds']:.1f} s), "
+                      f"{e['cpu_seconds']:.1f} CPU s in all")
         same = all(records(outputs[name]) == records(outputs["1 worker"]) for name in outputs)
     ray.shutdown()
     print(f"speed-up, 2 vs 1 worker: {walls['1 worker'] / walls['2 workers']:.2f}x   identical records: {same}")

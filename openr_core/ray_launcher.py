@@ -114,7 +114,11 @@ class ShardWorker:
     def ready(self) -> dict:
         if self.error is not None:
             raise self.error
-        return {"pid": os.getpid(), "build_seconds": self.build_seconds}
+        return self.stats()
+
+    def stats(self) -> dict:
+        """Its pid, the seconds its components took to build, the CPU seconds it has used so far."""
+        return {"pid": os.getpid(), "build_seconds": self.build_seconds, "cpu_seconds": time.process_time()}
 
     def compute(self, compute: Compute, batch: list) -> Any:
         return compute(self.run, batch)
@@ -137,7 +141,7 @@ class RayLauncher(Launcher):
         self.actors: list = []  # every actor this launcher started (workers, shared reward model)
         self.server = None  # the shared reward model's actor
         self.started_ray = False
-        self.startup: list[dict] = []  # per worker: pid, build_seconds, ready_seconds
+        self.startup: list[dict] = []  # per worker: pid, build_seconds, cpu_seconds, ready_seconds
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -175,6 +179,12 @@ class RayLauncher(Launcher):
         self.startup = [{**r, "ready_seconds": seconds} for r in ready]
         print(f"openr: ray: {len(ready)} workers ready in {seconds:.1f} s "
               f"(pids {', '.join(str(r['pid']) for r in ready)})", file=sys.stderr)
+
+    def worker_stats(self) -> list[dict]:
+        """:meth:`ShardWorker.stats` of every live worker (benchmarks/ray_scaling.py)."""
+        import ray
+
+        return ray.get([w.stats.remote() for w in self.workers])
 
     def _check_fits(self, ray) -> None:
         have = ray.cluster_resources()
