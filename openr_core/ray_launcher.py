@@ -36,7 +36,7 @@ def _address(instance, attribute, value):
         return
     match = HOST_PORT.match(value) if isinstance(value, str) else None
     if not match or not 0 < int(match.group(2)) < 65536:
-        raise ValueError(f"address must be null (start Ray here), 'auto' (the cluster on this machine), "
+        raise ValueError(f"address must be null (Ray's default), 'auto' (the cluster on this machine), "
                          f"'HOST:PORT' or 'ray://HOST:PORT', got {value!r}")
 
 
@@ -140,7 +140,7 @@ class RayLauncher(Launcher):
         self.workers: list = []  # the ShardWorker actors that are alive
         self.actors: list = []  # every actor this launcher started (workers, shared reward model)
         self.server = None  # the shared reward model's actor
-        self.started_ray = False
+        self.initialized_ray = False
         self.startup: list[dict] = []  # per worker: pid, build_seconds, cpu_seconds, ready_seconds
 
     # -- workers -----------------------------------------------------------------------------
@@ -149,10 +149,9 @@ class RayLauncher(Launcher):
         import ray
 
         if not ray.is_initialized():
-            address = self.config.address or os.environ.get("RAY_ADDRESS")
-            ray.init(address=address, include_dashboard=False, logging_level="warning",
+            ray.init(address=self.config.address, include_dashboard=False, logging_level="warning",
                      configure_logging=True, log_to_driver=True)
-            self.started_ray = address is None
+            self.initialized_ray = True  # so close() disconnects (and stops a Ray it started)
         return ray
 
     def _start(self, run: Run) -> None:
@@ -241,7 +240,7 @@ class RayLauncher(Launcher):
                 next_out += 1
 
     def close(self) -> None:
-        if not self.actors and not self.started_ray:
+        if not self.actors and not self.initialized_ray:
             return
         import ray
 
@@ -255,9 +254,9 @@ class RayLauncher(Launcher):
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
         self.actors, self.workers, self.server = [], [], None
-        if self.started_ray:
+        if self.initialized_ray:
             ray.shutdown()
-            self.started_ray = False
+            self.initialized_ray = False
 
 
 def _options(resources: dict[str, float], retries: int) -> dict:
