@@ -46,10 +46,7 @@ class LocalLauncher(Launcher):
             yield compute(run, batch)
 
 
-BUILTIN = {
-    "local": "openr_core.launchers:LocalLauncher",
-    "ray": "openr_core.ray_launcher:RayLauncher",
-}
+BUILTIN = (("local", "openr_core.launchers:LocalLauncher"), ("ray", "openr_core.ray_launcher:RayLauncher"))
 
 
 def chunks(items: Sequence, size: int) -> list[list]:

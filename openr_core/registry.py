@@ -23,7 +23,7 @@ class Kind:
     key: str  # "reward_model", as in a config file
     hook: str  # "register_reward_models"
     base: type
-    builtin: dict[str, str] = attrs.field(factory=dict)  # name -> "module:Class" the core ships
+    builtin: tuple[tuple[str, str], ...] = ()  # (name, "module:Class") the core ships
 
 
 KINDS: dict[str, Kind] = {
@@ -88,7 +88,7 @@ class Registry:
     def __init__(self, kind: Kind):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
-        for name, target in kind.builtin.items():
+        for name, target in kind.builtin:
             self.add(name, target, "openr-core")
 
     def add(self, name: str, target: Any, dist: str, doc: str | None = None) -> Entry:
