@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -13,7 +12,8 @@ import attrs
 import click
 
 from openr_core.config import component, count
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import Run
 from openr_core.types import GenerationRequest, SamplingParams
 
@@ -57,7 +57,7 @@ def vote(answers: Sequence[str | None], same: Callable[[str, str], bool] = lambd
 
 
 @attrs.frozen(kw_only=True)
-class EvaluateJob(JobConfig):
+class EvaluateJob(BatchJobConfig):
     """Greedy accuracy and, with ``n`` > 0, pass@n and majority@n of sampled solutions."""
 
     task: Any = component("task")
@@ -71,44 +71,46 @@ class EvaluateJob(JobConfig):
     batch_size: int = count(100)
 
 
+def evaluate_batch(run: Run, batch: list) -> list[dict]:
+    """The records of one batch of problems (runs wherever the run's launcher puts it)."""
+    config, task, generator = run.config, run.task, run.generator
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=config.max_tokens)
+    requests = [GenerationRequest(task.prompt(p), greedy) for p in batch]
+    if config.n:
+        requests += [
+            GenerationRequest(task.prompt(p), SamplingParams(
+                n=config.n, temperature=config.temperature, top_p=config.top_p,
+                max_tokens=config.max_tokens, seed=stable_seed(run.seed, p.id)))
+            for p in batch
+        ]
+    t0 = time.perf_counter()
+    outputs = generator.generate(requests)
+    seconds = (time.perf_counter() - t0) / len(batch)
+    records = []
+    for i, problem in enumerate(batch):
+        completion = outputs[i].completions[0]
+        grade = task.grade(problem, completion.text)
+        record = {"id": problem.id, "gold": problem.answer, "text": completion.text,
+                  "answer": grade.predicted, "correct": grade.correct,
+                  "tokens": completion.n_tokens, "seconds": seconds}
+        if config.n:
+            samples = outputs[len(batch) + i].completions
+            grades = [task.grade(problem, c.text) for c in samples]
+            record["sample_answers"] = [g.predicted for g in grades]
+            record["sample_correct"] = [g.correct for g in grades]
+            record["sample_tokens"] = sum(c.n_tokens for c in samples)
+        records.append(record)
+    return records
+
+
 def run_evaluate(config: EvaluateJob, run: Run) -> dict:
     """Evaluate a generator on a task split: greedy accuracy, pass@n, majority@n, tokens, time."""
-    task, generator = run.task, run.generator
+    task = run.task
     problems = task.load(config.split, config.limit)
     results = run.results()
     todo = [p for p in problems if p.id not in results]
-    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=config.max_tokens)
-    with click.progressbar(length=len(problems), label="evaluate", file=sys.stderr) as bar:
-        bar.update(len(problems) - len(todo))
-        for start in range(0, len(todo), config.batch_size):
-            batch = todo[start : start + config.batch_size]
-            requests = [GenerationRequest(task.prompt(p), greedy) for p in batch]
-            if config.n:
-                requests += [
-                    GenerationRequest(task.prompt(p), SamplingParams(
-                        n=config.n, temperature=config.temperature, top_p=config.top_p,
-                        max_tokens=config.max_tokens, seed=stable_seed(run.seed, p.id)))
-                    for p in batch
-                ]
-            t0 = time.perf_counter()
-            outputs = generator.generate(requests)
-            seconds = (time.perf_counter() - t0) / len(batch)
-            records = []
-            for i, problem in enumerate(batch):
-                completion = outputs[i].completions[0]
-                grade = task.grade(problem, completion.text)
-                record = {"id": problem.id, "gold": problem.answer, "text": completion.text,
-                          "answer": grade.predicted, "correct": grade.correct,
-                          "tokens": completion.n_tokens, "seconds": seconds}
-                if config.n:
-                    samples = outputs[len(batch) + i].completions
-                    grades = [task.grade(problem, c.text) for c in samples]
-                    record["sample_answers"] = [g.predicted for g in grades]
-                    record["sample_correct"] = [g.correct for g in grades]
-                    record["sample_tokens"] = sum(c.n_tokens for c in samples)
-                records.append(record)
-            results.append(records)
-            bar.update(len(batch))
+    for_each_batch(run, chunks(todo, config.batch_size), evaluate_batch, results.append,
+                   label="evaluate", total=len(problems))
     summary = summarize(list(results), config.n, task.same_answer)
     run.write_json("summary.json", summary)
     click.echo(format_summary(summary))

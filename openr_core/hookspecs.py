@@ -52,5 +52,10 @@ def register_tasks(register):
 
 
 @hookspec
+def register_launchers(register):
+    """Register Launcher implementations: where a job's batches run (``local`` and ``ray`` are built in)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands to the ``openr`` group ``cli`` (called when the CLI starts)."""

@@ -29,6 +29,13 @@ class JobConfig:
     output_dir: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class BatchJobConfig(JobConfig):
+    """Keys of the problem-parallel jobs (search, label, evaluate, ...): where their batches run."""
+
+    launcher: Any = component("launcher", optional=True)
+
+
 @attrs.frozen
 class Job:
     name: str

@@ -9,7 +9,6 @@ are appended, so a killed run resumes at the next batch without duplicates.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import attrs
 import click
 
 from openr_core.config import component, count
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import JsonlResults, Run
 from openr_core.types import LabelledExample, Problem, to_dict
 
@@ -26,7 +26,7 @@ LABELS_FILE = "labels.jsonl"
 
 
 @attrs.frozen(kw_only=True)
-class LabelJob(JobConfig):
+class LabelJob(BatchJobConfig):
     """Label solutions of a task split with a registered labeller."""
 
     task: Any = component("task")
@@ -37,26 +37,29 @@ class LabelJob(JobConfig):
     batch_size: int = count(64)
 
 
+def label_batch(run: Run, batch: list[Problem]) -> tuple[list[dict], list[dict]]:
+    """One batch's labelled examples (ids ``<problem id>/<k>``) and its problem ids."""
+    counts: dict[str, int] = {}
+    records = []
+    for example in run.labeler.label(batch, task=run.task, generator=run.generator):
+        pid = example.problem_id or "?"
+        counts[pid] = counts.get(pid, 0) + 1
+        records.append({"id": f"{pid}/{counts[pid] - 1}", **to_dict(example)})
+    return records, [{"id": p.id} for p in batch]
+
+
 def label_problems(run: Run, problems: Sequence[Problem], batch_size: int, folder: Path | None = None) -> JsonlResults:
     """Label ``problems`` with the run's labeler into ``folder`` (default: the run's output folder)."""
     folder = Path(folder or run.output_dir)
     labels = JsonlResults(folder / LABELS_FILE)
     done = JsonlResults(folder / "labelled_problems.jsonl")
     todo = [p for p in problems if p.id not in done]
-    labeler = run.component("labeler")
-    with click.progressbar(length=len(problems), label="label", file=sys.stderr) as bar:
-        bar.update(len(problems) - len(todo))
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            counts: dict[str, int] = {}
-            records = []
-            for example in labeler.label(batch, task=run.task, generator=run.generator):
-                pid = example.problem_id or "?"
-                counts[pid] = counts.get(pid, 0) + 1
-                records.append({"id": f"{pid}/{counts[pid] - 1}", **to_dict(example)})
-            labels.append(records)
-            done.append([{"id": p.id} for p in batch])
-            bar.update(len(batch))
+
+    def write(result: tuple[list[dict], list[dict]]) -> None:
+        labels.append(result[0])
+        done.append(result[1])
+
+    for_each_batch(run, chunks(todo, batch_size), label_batch, write, label="label", total=len(problems))
     return labels
 
 

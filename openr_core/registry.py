@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from openr_core import interfaces
+from openr_core import interfaces, launchers
 from openr_core.errors import DuplicateComponentError, RegistryError, UnknownComponentError
 
 
@@ -23,6 +23,7 @@ class Kind:
     key: str  # "reward_model", as in a config file
     hook: str  # "register_reward_models"
     base: type
+    builtin: tuple[tuple[str, str], ...] = ()  # (name, "module:Class") the core ships
 
 
 KINDS: dict[str, Kind] = {
@@ -34,6 +35,7 @@ KINDS: dict[str, Kind] = {
         Kind("searchers", "searcher", "register_searchers", interfaces.Searcher),
         Kind("trainers", "trainer", "register_trainers", interfaces.Trainer),
         Kind("tasks", "task", "register_tasks", interfaces.Task),
+        Kind("launchers", "launcher", "register_launchers", launchers.Launcher, launchers.BUILTIN),
     )
 }
 KIND_BY_KEY = {k.key: k for k in KINDS.values()}
@@ -88,6 +90,8 @@ class Registry:
     def __init__(self, kind: Kind):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        for name, target in kind.builtin:
+            self.add(name, target, "openr-core")
 
     def add(self, name: str, target: Any, dist: str, doc: str | None = None) -> Entry:
         if not isinstance(name, str) or not name:

@@ -29,6 +29,7 @@ from openr_core.jsonl import iter_lines, read_bytes
 
 CONFIG_FILE = "config.yaml"
 MARKER_FILE = ".openr-run"
+NOT_COMPARED = ("launcher",)  # where the batches run does not change the results: resume on any launcher
 
 
 def seed_everything(seed: int) -> None:
@@ -75,7 +76,7 @@ class Run:
                 previous = read_yaml(config_path)
             except ConfigError as e:
                 raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
-            diff = _first_difference(previous, resolved)
+            diff = _first_difference(*({k: v for k, v in c.items() if k not in NOT_COMPARED} for c in (previous, resolved)))
             if diff:
                 raise ConfigError(
                     f"{output_dir}: holds results of a different config (first difference: {diff}); "
@@ -92,6 +93,10 @@ class Run:
         if id(spec) not in self._built:
             self._built[id(spec)] = spec.build()
         return self._built[id(spec)]
+
+    def provide(self, spec: ComponentSpec, component: Any) -> None:
+        """Use ``component`` for ``spec`` instead of building it (e.g. a proxy to a shared model)."""
+        self._built[id(spec)] = component
 
     def component(self, key: str):
         """Build the component in config field ``key`` (e.g. ``"generator"``); None when unset."""

@@ -21,9 +21,13 @@ fi
 echo "setting up .venv (torch CPU wheel first, then openr-core and plugins, then vLLM: $vllm_kind)" >&2
 pip=".venv/bin/python -m pip"
 $pip install --quiet --disable-pip-version-check torch==2.13.0
-editables=(-e ".[test]")
-for plugin in plugins/*/; do
-  editables+=(-e "${plugin%/}")
+editables=(-e ".[test,ray]")
+for plugin in plugins/*/; do  # with its `ray` extra where it has one (the ray launcher's tests run)
+  if grep -q '^ray = ' "$plugin/pyproject.toml"; then
+    editables+=(-e "${plugin%/}[ray]")
+  else
+    editables+=(-e "${plugin%/}")
+  fi
 done
 $pip install --quiet --disable-pip-version-check "${editables[@]}"
 case "$vllm_kind" in

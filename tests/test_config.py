@@ -35,7 +35,7 @@ def _error(invoke, *args) -> str:
 BAD_CONFIGS = {
     "unknown-top-level-key": (
         GOOD + "limt: 3\n",
-        "limt: unknown key (did you mean 'limit'?); valid keys: job, seed, output_dir, task, generator, "
+        "limt: unknown key (did you mean 'limit'?); valid keys: job, seed, output_dir, launcher, task, generator, "
         "split, limit, n, temperature, top_p, max_tokens, batch_size",
     ),
     "unknown-component-type": (
@@ -220,7 +220,7 @@ def test_validate_ok_and_show_prints_every_default(plugins, invoke, write_config
     assert result.exit_code == 0
     shown = yaml.safe_load(result.stdout)
     assert shown == {
-        "job": "evaluate", "seed": 0, "output_dir": None,
+        "job": "evaluate", "seed": 0, "output_dir": None, "launcher": None,
         "task": {"type": "tiny", "size": 4},
         "generator": {
             "type": "rich", "model": "some/model", "repeat": 1, "mode": "greedy", "stop": [],

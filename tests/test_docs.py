@@ -32,7 +32,7 @@ def _hookspecs() -> dict[str, tuple[str, ...]]:
 def test_there_are_hookspecs():
     specs = _hookspecs()
     assert "register_generators" in specs and "register_commands" in specs
-    assert len(specs) == 7
+    assert len(specs) == 8
 
 
 @pytest.mark.parametrize("name", sorted(_hookspecs()))

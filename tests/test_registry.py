@@ -190,6 +190,6 @@ def test_load_rejects_wrong_base_class_and_module_errors(tmp_path, monkeypatch):
 
 
 def test_every_kind_has_its_hook_and_config_key():
-    assert {k.key for k in KINDS.values()} == {"generator", "reward_model", "labeler", "searcher", "trainer", "task"}
+    assert {k.key for k in KINDS.values()} == {"generator", "reward_model", "labeler", "searcher", "trainer", "task", "launcher"}
     for kind in KINDS.values():
         assert kind.hook == "register_" + kind.name.replace("-", "_")

@@ -82,7 +82,7 @@ def test_run_start_writes_resolved_config_with_defaults(plugins, tmp_path):
     run = Run.start(_config(plugins, n=2, output_dir="ignored/here"), out)
     written = yaml.safe_load((out / CONFIG_FILE).read_text())
     assert written == {
-        "job": "evaluate", "seed": 0,
+        "job": "evaluate", "seed": 0, "launcher": None,
         "task": {"type": "tiny", "size": 4},
         "generator": {"type": "echo", "repeat": 1},
         "split": "test", "limit": None, "n": 2, "temperature": 1.0, "top_p": 1.0,

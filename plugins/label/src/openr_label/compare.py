@@ -9,7 +9,6 @@ none), step-label accuracy, rollouts and labelling tokens spent. Resumable batch
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -18,14 +17,15 @@ import click
 
 from openr_core.config import component, count
 from openr_core.errors import DataError
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.labelling import first_error_labels
 from openr_core.runs import Run
 from openr_label.common import first_error_of, sample_solutions
 
 
 @attrs.frozen(kw_only=True)
-class CompareJob(JobConfig):
+class CompareJob(BatchJobConfig):
     """Compare labellers against the task's exact step labels on the same sampled solutions."""
 
     task: Any = component("task")
@@ -114,32 +114,37 @@ def compare_batch(batch, task, generator, config: CompareJob, seed: int, labeler
     return record
 
 
+def compare_shard(run: Run, batch) -> dict:
+    """:func:`compare_batch` with the run's components (its labellers built once per run)."""
+    config = run.config
+    generator = CachingGenerator(run.generator) if config.cache else run.generator
+    labelers = [(name, run.build(spec)) for name, spec in zip(labeler_names(config), config.labelers)]
+    return compare_batch(batch, run.task, generator, config, run.seed, labelers)
+
+
+def labeler_names(config: CompareJob) -> list[str]:
+    names = []
+    for spec in config.labelers:
+        name = name_of(spec)
+        names.append(name if name not in names else f"{name}#{len(names)}")
+    return names
+
+
 def run_compare(config: CompareJob, run: Run) -> dict:
     """Run each labeller on the same sampled solutions; compare with exact labels; print a table.
 
     Resumable: after each batch one record (its counts per labeller) is appended to
     ``batches.jsonl``; a re-run skips the batches recorded there and sums all records."""
-    task = run.task
-    generator = CachingGenerator(run.generator) if config.cache else run.generator
-    problems = task.load(config.split, config.limit)
-    names = []
-    for spec in config.labelers:
-        name = name_of(spec)
-        names.append(name if name not in names else f"{name}#{len(names)}")
-    labelers = None  # built only when a batch is left to do
+    problems = run.task.load(config.split, config.limit)
+    names = labeler_names(config)
     done = run.results("batches.jsonl")
     for record in done:  # a resumed run must compare the same labellers
         if sorted(record["labelers"]) != sorted(names):
             raise DataError(f"{done.path}: written for labellers {sorted(record['labelers'])}, this config has "
                             f"{sorted(names)}; use a new output folder")
-    batches = [problems[i : i + config.batch_size] for i in range(0, len(problems), config.batch_size)]
-    with click.progressbar(length=len(problems), label="label-compare", file=sys.stderr) as bar:
-        for batch in batches:
-            if batch[0].id not in done:
-                if labelers is None:
-                    labelers = [(name, run.build(spec)) for name, spec in zip(names, config.labelers)]
-                done.append(compare_batch(batch, task, generator, config, run.seed, labelers))
-            bar.update(len(batch))
+    batches = chunks(problems, config.batch_size)
+    for_each_batch(run, [b for b in batches if b[0].id not in done], compare_shard, done.append,
+                   label="label-compare", total=len(problems))
     records = [done.get(batch[0].id) for batch in batches]
     total = {n: {k: sum(r["labelers"][n][k] for r in records) for k in COUNTS} for n in names}
     solutions = sum(r["solutions"] for r in records)

@@ -8,8 +8,8 @@ per example to ``results.jsonl`` as they are computed, so a killed run resumes.
 
 from __future__ import annotations
 
+import functools
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ import click
 
 from openr_core.config import component, count
 from openr_core.errors import DataError
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.labelling import label_problems, read_labels
 from openr_core.runs import Run
 from openr_core.types import LabelledExample, Problem, ScoreRequest
@@ -27,7 +28,7 @@ from openr_prm.data import load_stepwise
 
 
 @attrs.frozen(kw_only=True)
-class EvalPRMJob(JobConfig):
+class EvalPRMJob(BatchJobConfig):
     """Evaluate a reward model: ProcessBench F1 per subset, step AUROC, Best-of-N."""
 
     reward_model: Any = component("reward_model")
@@ -81,22 +82,21 @@ def subset_names(files: list[str]) -> dict[str, str]:
                 whole[i] = True
 
 
+def score_batch(subset: str, run: Run, batch: list[tuple[str, LabelledExample]]) -> list[dict]:
+    """The run's reward model on one batch of ``(id, example)``: one record of step scores each."""
+    requests = [ScoreRequest(Problem(e.problem_id or key, e.prompt), e.completions) for key, e in batch]
+    scored = run.reward_model.score(requests)
+    return [{"id": key, "subset": subset, "scores": list(s.scores), "first_error": e.first_error,
+             "outcome": e.meta.get("outcome"), "problem_id": e.problem_id, "tokens": s.n_tokens}
+            for (key, e), s in zip(batch, scored)]
+
+
 def score_all(run: Run, name: str, examples: list[LabelledExample], results_name: str, batch_size: int) -> list[list[float]]:
-    rm = run.reward_model
     results = run.results(results_name)
     ids = [f"{name}/{e.problem_id or i}/{i}" for i, e in enumerate(examples)]
-    todo = [i for i, key in enumerate(ids) if key not in results]
-    with click.progressbar(length=len(examples), label=f"score {name}", file=sys.stderr) as bar:
-        bar.update(len(examples) - len(todo))
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            requests = [ScoreRequest(Problem(examples[i].problem_id or ids[i], examples[i].prompt), examples[i].completions)
-                        for i in chunk]
-            scored = rm.score(requests)
-            results.append([{"id": ids[i], "subset": name, "scores": list(s.scores), "first_error": examples[i].first_error,
-                              "outcome": examples[i].meta.get("outcome"), "problem_id": examples[i].problem_id,
-                              "tokens": s.n_tokens} for i, s in zip(chunk, scored)])
-            bar.update(len(chunk))
+    todo = [(key, e) for key, e in zip(ids, examples) if key not in results]
+    for_each_batch(run, chunks(todo, batch_size), functools.partial(score_batch, name), results.append,
+                   label=f"score {name}", total=len(examples))
     return [results.get(key)["scores"] for key in ids]
 
 

@@ -9,7 +9,6 @@ finishes (a killed run resumes where it stopped); then ``summary.json``, a table
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from typing import Any
 
@@ -17,14 +16,15 @@ import attrs
 import click
 
 from openr_core.config import component, count
-from openr_core.jobs import JobConfig
+from openr_core.jobs import BatchJobConfig
+from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import Run
-from openr_core.types import to_dict
+from openr_core.types import Problem, to_dict
 from openr_search.record import recording, tree_record
 
 
 @attrs.frozen(kw_only=True)
-class SearchJob(JobConfig):
+class SearchJob(BatchJobConfig):
     """Run several searchers on one task split and compare them at matched budgets."""
 
     task: Any = component("task")
@@ -50,41 +50,55 @@ def labels(specs) -> list[str]:
     return out
 
 
+def search_batch(run: Run, batch: list[tuple[int, Problem, bool]]) -> tuple[int, list[dict], list[dict]]:
+    """A batch of ``(searcher index, problem, record its tree)``, all of one searcher of the run's
+    config: that index, one record per problem, and the trees of the problems marked for recording."""
+    index, problems = batch[0][0], [p for _, p, _ in batch]
+    recorded = {p.id for _, p, keep in batch if keep}
+    task = run.task
+    searcher = run.build(run.config.searchers[index])
+    t0 = time.perf_counter()
+    with recording(recorded) if recorded else contextlib.nullcontext() as recorder:
+        found = searcher.search(problems, task=task, generator=run.generator, reward_model=run.reward_model)
+    seconds = (time.perf_counter() - t0) / len(problems)
+    records = []
+    for problem, result in zip(problems, found):
+        correct = result.answer is not None and task.answers_match(problem, result.answer)
+        any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
+        records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
+                        "pass": any_correct or correct, "candidates": len(result.candidates),
+                        **to_dict(result.budget), "seconds": seconds,
+                        "solution": list(result.solution.steps) if result.solution else None})
+    trees = [tree_record(task, p, r, recorder.trees[p.id]) for p, r in zip(problems, found)
+             if p.id in recorder.trees] if recorded else []
+    return index, records, trees
+
+
 def run_search(config: SearchJob, run: Run) -> list[dict]:
-    """Run several searchers on a task split; per-problem JSONL, a summary table and a plot."""
+    """Run several searchers on a task split; per-problem JSONL, a summary table and a plot.
+
+    The batches of all searchers form one queue (searcher by searcher), so a launcher's workers
+    go on to the next searcher's batches without waiting for the last batch of the previous one."""
     if not config.searchers:
         raise click.UsageError("search: `searchers:` is empty")
-    task, generator, reward_model = run.task, run.generator, run.reward_model
-    problems = task.load(config.split, config.limit)
-    rows = []
-    for label, spec in zip(labels(config.searchers), config.searchers):
-        searcher = run.build(spec)
-        results = run.results(f"results/{label}.jsonl")
-        trees = run.results(f"trees/{label}.jsonl") if config.trees > 0 else None
-        recorded = {p.id for p in problems[: config.trees]}
-        todo = [p for p in problems if p.id not in results]
-        with click.progressbar(length=len(problems), label=f"{label:<16}", file=sys.stderr) as bar:
-            bar.update(len(problems) - len(todo))
-            for start in range(0, len(todo), config.batch_size):
-                batch = todo[start : start + config.batch_size]
-                t0 = time.perf_counter()
-                with recording(recorded) if trees is not None else contextlib.nullcontext() as recorder:
-                    found = searcher.search(batch, task=task, generator=generator, reward_model=reward_model)
-                seconds = (time.perf_counter() - t0) / len(batch)
-                records = []
-                for problem, result in zip(batch, found):
-                    correct = result.answer is not None and task.answers_match(problem, result.answer)
-                    any_correct = any(c.answer is not None and task.answers_match(problem, c.answer) for c in result.candidates)
-                    records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
-                                    "pass": any_correct or correct, "candidates": len(result.candidates),
-                                    **to_dict(result.budget), "seconds": seconds,
-                                    "solution": list(result.solution.steps) if result.solution else None})
-                if trees is not None:
-                    trees.append([tree_record(task, p, r, recorder.trees[p.id]) for p, r in zip(batch, found)
-                                  if p.id in recorder.trees])
-                results.append(records)
-                bar.update(len(batch))
-        rows.append(summarize(label, spec, [results.get(p.id) for p in problems]))
+    problems = run.task.load(config.split, config.limit)
+    names = labels(config.searchers)
+    files = [run.results(f"results/{label}.jsonl") for label in names]
+    tree_files = [run.results(f"trees/{label}.jsonl") for label in names] if config.trees > 0 else None
+    recorded = {p.id for p in problems[: config.trees]} if tree_files else set()
+    batches = [[(index, p, p.id in recorded) for p in chunk] for index, results in enumerate(files)
+               for chunk in chunks([p for p in problems if p.id not in results], config.batch_size)]
+
+    def write(result: tuple[int, list[dict], list[dict]]) -> None:
+        index, records, trees = result
+        if trees:  # before the records: a batch whose records are written is not searched again
+            tree_files[index].append(trees)
+        files[index].append(records)
+
+    for_each_batch(run, batches, search_batch, write,
+                   label=f"search ({len(names)} searchers)", total=len(problems) * len(names))
+    rows = [summarize(label, spec, [results.get(p.id) for p in problems])
+            for label, spec, results in zip(names, config.searchers, files)]
     run.write_json("summary.json", {"split": config.split, "problems": len(problems), "searchers": rows})
     click.echo(format_table(rows))
     if config.plot:
