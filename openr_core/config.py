@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import types
 import typing
@@ -54,8 +55,35 @@ def component(kind: str, *, optional: bool = False, many: bool = False, default:
 def count(default: int | None, *, minimum: int = 1):
     """Declare an attrs field for a count or size (``limit``, ``batch_size``, ``n``...): an integer
     ``>= minimum``; None is allowed where the default is None. Checked from YAML and from Python."""
-    check = attrs.validators.ge(minimum)
-    return attrs.field(default=default, validator=attrs.validators.optional(check) if default is None else check)
+    return attrs.field(default=default, validator=Bounds(minimum=minimum))
+
+
+def number(default: float | None, *, minimum: float | None = None, above: float | None = None,
+           maximum: float | None = None):
+    """Declare an attrs field for a bounded number (``temperature = number(1.0, minimum=0)``,
+    ``top_p = number(1.0, above=0, maximum=1)``); None is allowed where the default is None.
+    Checked from YAML and from Python (NaN fails every bound)."""
+    return attrs.field(default=default, validator=Bounds(minimum, above, maximum))
+
+
+@attrs.frozen
+class Bounds:
+    """The bounds of :func:`count` and :func:`number`. A value that is not a number at all is left
+    to the type check of :func:`structure` (``Config(temperature="hot")`` from Python then gets
+    the same message as YAML); None is left to it too (allowed only where the type says so)."""
+
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
+
+    def __call__(self, instance, attribute, value) -> None:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        for op, bound, ok in ((">=", self.minimum, lambda: value >= self.minimum),
+                              (">", self.above, lambda: value > self.above),
+                              ("<=", self.maximum, lambda: value <= self.maximum)):
+            if bound is not None and not ok():
+                raise ValueError(f"'{attribute.name}' must be {op} {bound}: {value}")
 
 
 @attrs.frozen
@@ -344,6 +372,8 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
                 return structure_value(arg, value, where, plugins)
             except ConfigError as e:
                 errors.append(e)
+        if len(errors) == 1:  # `float | None` and the like: the one type's own message
+            raise errors[0]
         expected = " or ".join(_describe(a) for a in args if a is not type(None))
         raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)} {value!r}")
     if origin is Literal:
@@ -372,14 +402,17 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_type_name(value)} {value!r}")
         return value
     if tp is float:
+        number = value
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}")
-        return float(value)
+        if not math.isfinite(number):  # .nan, .inf, "nan", 1e999: no setting means that
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(number)
     if tp is str:
         if isinstance(value, os.PathLike):  # a Path from Python
             value = os.fspath(value)

@@ -14,6 +14,7 @@ other; it never touches the current folder, a parent of it, or the home folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from openr_core.config import ComponentSpec, dump_yaml, read_yaml, unstructure
-from openr_core.errors import ConfigError, DataError
+from openr_core.errors import ConfigError, DataError, OutputError
 from openr_core.jsonl import iter_lines, read_bytes
 
 CONFIG_FILE = "config.yaml"
@@ -81,7 +82,7 @@ class Run:
                     f"{output_dir}: holds results of a different config (first difference: {diff}); "
                     "use another --output or --fresh to start over"
                 )
-        _write_atomically(config_path, dump_yaml(resolved))
+        write_atomically(config_path, dump_yaml(resolved))
         seed_everything(getattr(config, "seed", 0))
         return cls(config, output_dir)
 
@@ -118,9 +119,7 @@ class Run:
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.output_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def close(self) -> None:
@@ -129,13 +128,30 @@ class Run:
         self._built.clear()
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` whole or not at all; a failed write is one OutputError line
+    and leaves the old file (and no temporary file) behind."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot write: {e.strerror or e}") from None
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder: there is no temporary file either
+        raise output_error(e, path) from None
+
+
+# what a full disk, a quota, a read-only or forbidden folder raise while results are written
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def output_error(error: OSError, path: str | Path | None = None) -> OutputError:
+    """The one line for an OSError met while writing results (disk full, read-only, permissions)."""
+    where = path or error.filename or "the output folder"
+    return OutputError(f"{where}: cannot write: {error.strerror or error}; what was written before is kept "
+                       "(free space or fix permissions, then run the same command again to resume)")
 
 
 def claim_run_folder(output_dir: Path) -> None:
@@ -148,7 +164,7 @@ def claim_run_folder(output_dir: Path) -> None:
     if marker.is_file():
         return
     if _written_before_markers(output_dir):
-        _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
+        write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
         return
     if output_dir.exists() or output_dir.is_symlink():
         if not output_dir.is_dir():
@@ -167,7 +183,7 @@ def claim_run_folder(output_dir: Path) -> None:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"{output_dir}: cannot create the output folder: {e.strerror or e}") from None
-    _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
+    write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
 
 
 def _written_before_markers(output_dir: Path) -> bool:
@@ -259,10 +275,19 @@ class JsonlResults:
         fresh = list(new.values())
         if not fresh:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write("".join(json.dumps(r, default=str) + "\n" for r in fresh))
-            f.flush()
-            os.fsync(f.fileno())
+        text = "".join(json.dumps(r, default=str) + "\n" for r in fresh)
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            try:  # no half record left at the end: the file holds what it held before
+                os.truncate(self.path, size)
+            except OSError:
+                pass  # a cut-short last line is dropped when the file is next opened
+            raise output_error(e, self.path) from None
         for r in fresh:
             self._records[r[self.key]] = r

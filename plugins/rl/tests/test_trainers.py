@@ -109,3 +109,16 @@ def test_bad_settings_fail_with_the_field_named(tmp_path):
     config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.9, 0.2]})
     result = CliRunner().invoke(cli, ["validate", str(config)])
     assert result.exit_code == 2 and "accuracy_filter" in result.output
+
+
+def test_a_missing_or_corrupt_value_model_is_one_line(tmp_path):
+    from openr_core import DataError
+    from openr_rl.algorithms import load_value_model
+
+    with pytest.raises(DataError, match=r"^value model '.*nope': no such folder"):
+        load_value_model(str(tmp_path / "nope"), "float32", fresh_head=True)
+    folder = tmp_path / "cut"
+    shutil.copytree(resolve_location("pkg:openr_arith/models/policy"), folder)
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:5000])
+    with pytest.raises(DataError, match=r"^value model '.*cut': cannot load: a .safetensors file is corrupt or cut short"):
+        load_value_model(str(folder), "float32", fresh_head=True)

@@ -50,3 +50,38 @@ def test_hub_names_are_not_local_paths():
     assert not looks_local("Qwen/Qwen2.5-Math-7B-Instruct") and not looks_local("gpt2")
     assert looks_local("/abs/model") and looks_local("./model") and looks_local("../model")
     assert looks_local("runs/sft/final") and looks_local("~/models/x")
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "cut short"])
+def test_every_auto_class_loads_through_the_same_checks(tmp_path, damage):
+    """Token-classification and sequence-classification heads (classifier-prm, outcome-rm, the RL
+    value model) get the causal LM's one line, not a SafetensorError traceback or "Repo id ..."."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    from openr_transformers.loading import load_pretrained
+
+    folder = tmp_path / "model"
+    if damage != "missing":
+        shutil.copytree(POLICY, folder)
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(b"" if damage == "empty" else data[: len(data) - 100])
+    for auto_class in (AutoModelForTokenClassification, AutoModelForSequenceClassification):
+        with pytest.raises(DataError) as info:
+            load_pretrained(auto_class, str(folder), num_labels=1)
+        message = str(info.value)
+        expected = "no such folder" if damage == "missing" else "cannot load: a .safetensors file is corrupt or cut short: model.safetensors: "
+        assert message.startswith(f"model '{folder}': ") and expected in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu", "device 'tpu': not a torch device (auto, cpu, cuda, cuda:N, mps, ...)"),
+    ("cuda:99", "device 'cuda:99': this machine has"),
+])
+def test_a_device_this_machine_lacks_is_one_config_line(device, message):
+    from openr_core import ConfigError
+    from openr_transformers.loading import pick_device
+
+    with pytest.raises(ConfigError) as info:
+        pick_device(device)
+    assert str(info.value).startswith(message)
+    assert pick_device("cpu").type == "cpu"

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component, count
+from openr_core.config import component, count, number
 from openr_core.errors import DataError
 from openr_core.jobs import JobConfig
 from openr_core.labelling import first_error_labels
@@ -35,7 +35,7 @@ class CompareJob(JobConfig):
     limit: int = count(300)
     batch_size: int = count(100)
     n_solutions: int = count(4)
-    temperature: float = 1.0
+    temperature: float = number(1.0, minimum=0)
     max_tokens: int = count(96)
     cache: bool = True
 

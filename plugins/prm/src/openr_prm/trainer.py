@@ -106,7 +106,7 @@ class PRMTrainerConfig:
     max_length: int = count(4096)
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = count(None)
 
 
 class PRMTrainer(Trainer):

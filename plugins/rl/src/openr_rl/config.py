@@ -6,6 +6,8 @@ from typing import Literal
 
 import attrs
 
+from openr_core.config import count, number
+
 Reward = Literal["outcome", "prm", "mixed"]
 
 
@@ -28,8 +30,8 @@ class RLConfig:
     updates: int = 200
     prompts_per_update: int = 32
     group_size: int = 8
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = number(1.0, minimum=0)
+    top_p: float = number(1.0, above=0, maximum=1)
     max_tokens: int = 96
     epochs: int = 1
     minibatches: int = 1
@@ -51,7 +53,7 @@ class RLConfig:
     generation_batch_size: int = 1024
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = count(None)
 
     def __attrs_post_init__(self):
         for name in ("updates", "prompts_per_update", "group_size", "max_tokens", "epochs", "minibatches",

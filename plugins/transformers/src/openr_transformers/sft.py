@@ -14,6 +14,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
+from openr_core.config import count
 
 
 @attrs.frozen
@@ -46,7 +47,7 @@ class SFTConfig:
     save_every: int = 200
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = count(None)
 
     def __attrs_post_init__(self):
         for name in ("steps", "batch_size", "log_every", "max_length"):
