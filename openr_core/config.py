@@ -153,11 +153,34 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last silently: ``seed: 0`` ... ``seed: 1`` would run with seed 1 unnoticed)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *alias`: the later keys win, as meant
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: PyYAML reports it below
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load(text)``, every failure (bad syntax, a date like 2024-02-30, nesting too deep,
-    whatever PyYAML's constructors raise) turned into one ConfigError naming ``source``."""
+    """``yaml.safe_load(text)``, every failure (bad syntax, a key given twice, a date like
+    2024-02-30, nesting too deep, whatever PyYAML's constructors raise) turned into one
+    ConfigError naming ``source``."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -229,3 +229,39 @@ def test_a_tensor_without_offsets_is_named(tmp_path):
     text = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": "0-4"}}).encode()
     (tmp_path / "model.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + bytes(4))
     assert safetensors_problem(tmp_path / "model.safetensors") == "tensor 'w' has no [begin, end] data_offsets"
+
+
+# -- a key given twice is an error, not "the last one wins" ------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ("job: evaluate\nseed: 0\nseed: 1\n", "seed", 3),
+    ("job: evaluate\ngenerator: {type: echo, type: rich}\n", "type", 2),
+    ("a:\n  b: 1\n  c: 2\n  b: 3\n", "b", 4),
+])
+def test_a_yaml_key_given_twice_is_one_line(tmp_path, text, key, line):
+    from openr_core.config import read_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_yaml(path)
+    assert str(info.value) == f"{path}: line {line} invalid YAML: key {key!r} is given twice in one mapping"
+
+
+def test_yaml_merge_keys_still_override():
+    from openr_core.config import parse_yaml
+
+    data = parse_yaml("base: &b {n: 4, t: 1}\nmine: {<<: *b, n: 8}\n", "c.yaml")
+    assert data["mine"] == {"n": 8, "t": 1}
+
+
+def test_a_json_key_given_twice_is_one_line(tmp_path):
+    from openr_core.jsonl import read_jsonl, read_records
+
+    (tmp_path / "d.jsonl").write_text('{"id": 1, "label": 2}\n{"id": 2, "label": 3, "label": -1}\n')
+    with pytest.raises(DataError, match=r"d.jsonl:2: invalid JSON: key 'label' is given twice in one object$"):
+        read_jsonl(tmp_path / "d.jsonl")
+    (tmp_path / "d.json").write_text('[{"x": {"a": 1, "a": 1}}]')
+    with pytest.raises(DataError, match=r"d.json: invalid JSON: key 'a' is given twice in one object$"):
+        read_records(tmp_path / "d.json")

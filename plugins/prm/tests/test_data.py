@@ -128,3 +128,13 @@ def test_parquet_prm_data(tmp_path):
     with pytest.raises(DataError, match=r"trl.parquet: row 1: field 'prompt' must be a string, got NoneType"):
         load_stepwise(path, "trl")
     assert load_stepwise(path, "trl", limit=1)[0].labels == (True, False)
+
+
+@pytest.mark.parametrize(("name", "content"), [("e.jsonl", ""), ("b.jsonl", "\n  \n"), ("a.json", "[]"),
+                                               ("d.json", '{"data": []}')])
+def test_an_empty_data_file_is_one_line_not_a_run_of_nothing(tmp_path, name, content):
+    from openr_prm.data import load_stepwise
+
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=rf"^{tmp_path / name}: no records \(an empty data file\)$"):
+        load_stepwise(tmp_path / name, "processbench")

@@ -85,3 +85,22 @@ def test_a_device_this_machine_lacks_is_one_config_line(device, message):
         pick_device(device)
     assert str(info.value).startswith(message)
     assert pick_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("examples", 0, "examples: must be >= 1: 0"),
+    ("lr", -1.0, "lr: must be > 0: -1.0"),
+    ("warmup_steps", -5, "warmup_steps: must be >= 0: -5"),
+    ("save_every", -1, "save_every: must be >= 0: -1"),
+    ("eval_problems", 0, "eval_problems: must be >= 1: 0"),
+    ("max_grad_norm", -1.0, "max_grad_norm: must be >= 0: -1.0"),
+])
+def test_sft_counts_and_rates_are_checked_before_training(field, value, message):
+    """Each of these passed `openr validate` and then trained on everything (examples: 0), saved
+    every step (save_every: -1), or crashed mid-run (lr: -1, eval_problems: 0)."""
+    from openr_core import ConfigError
+    from openr_transformers.sft import SFTTrainer
+
+    with pytest.raises(ConfigError) as info:
+        SFTTrainer(model="m", **{field: value})
+    assert str(info.value) == f"SFTTrainer: {message}"

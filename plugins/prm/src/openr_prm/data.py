@@ -148,4 +148,6 @@ def load_stepwise(path: str | Path, format: str = "openr", limit: int | None = N
     if format not in READERS:
         raise DataError(f"{path}: unknown format '{format}'; formats: {', '.join(FORMATS)}")
     records = list(iter_data(path))[:limit]
+    if not records:  # an evaluation or training set of nothing would "succeed" having done nothing
+        raise DataError(f"{path}: no records (an empty data file)")
     return [READERS[format](record, where) for where, record in records]

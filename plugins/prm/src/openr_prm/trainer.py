@@ -12,7 +12,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
-from openr_core.config import count
+from openr_core.config import count, number
 
 
 @attrs.frozen
@@ -71,12 +71,12 @@ class PRMTrainerConfig:
     dev_problems: int = count(200, minimum=0)
     steps: int = count(500)
     batch_size: int = count(32)
-    lr: float = 1e-3
+    lr: float = number(1e-3, above=0)
     schedule: Literal["linear", "cosine", "constant"] = "linear"
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    min_lr_ratio: float = number(0.1, minimum=0, maximum=1)
+    warmup_steps: int = count(20, minimum=0)
+    weight_decay: float = number(0.0, minimum=0)
+    max_grad_norm: float = number(1.0, minimum=0)  # 0: no clipping
     soft_labels: bool = False
     steps_after_first_error: bool = True
     prompt_template: str = "{question}\n"
@@ -86,21 +86,21 @@ class PRMTrainerConfig:
     bad_token: str = "-"
     separator: str = "<extra_0>"
     beta: float = 0.05
-    extra_layers: int = 0
-    base_lr: float | None = None
+    extra_layers: int = count(0, minimum=0)
+    base_lr: float | None = number(None, above=0)
     tag_init: str | None = None
     route_token: str | None = None
     route_offset: int = 2
     route_scale: float = 12.0
     route_gain: float = 1.0
-    route_lr: float | None = None
+    route_lr: float | None = number(None, minimum=0)
     aux_weight: float = 0.0
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
     augment_delta_start: int | None = None
     augment_delta_end: int | None = None
     augment_labels: Literal["verifier", "labeler"] = "verifier"
-    augment_pool: int = 4000
+    augment_pool: int = count(4000)
     log_every: int = count(20)
     eval_every: int = count(100, minimum=0)
     max_length: int = count(4096)

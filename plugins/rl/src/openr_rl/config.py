@@ -26,7 +26,7 @@ class RLConfig:
     model: str
     reference: str | None = None
     task_split: str = "train"
-    problems: int | None = None
+    problems: int | None = count(None)
     updates: int = 200
     prompts_per_update: int = 32
     group_size: int = 8
@@ -36,19 +36,19 @@ class RLConfig:
     epochs: int = 1
     minibatches: int = 1
     lr: float = 1e-4
-    warmup_steps: int = 0
+    warmup_steps: int = count(0, minimum=0)
     schedule: Literal["constant", "linear", "cosine"] = "constant"
     min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: float = number(0.0, minimum=0)
+    max_grad_norm: float = number(1.0, minimum=0)  # 0: no clipping
     clip_eps: float = 0.2
     kl_coef: float = 0.0
     loss_aggregation: Literal["token-mean", "sequence-mean"] = "token-mean"
-    eval_every: int = 20
+    eval_every: int = count(20, minimum=0)
     eval_split: str = "test"
-    eval_problems: int = 500
-    eval_max_tokens: int = 96
-    save_every: int = 50
+    eval_problems: int = count(500)
+    eval_max_tokens: int = count(96)
+    save_every: int = count(50, minimum=0)
     log_every: int = 1
     generation_batch_size: int = 1024
     dtype: Literal["float32", "bfloat16"] = "float32"

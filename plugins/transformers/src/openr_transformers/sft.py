@@ -14,7 +14,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
-from openr_core.config import count
+from openr_core.config import count, number
 
 
 @attrs.frozen
@@ -28,23 +28,23 @@ class SFTConfig:
     prompt_field: str = "prompt"
     completion_field: str = "completion"
     task_split: str = "train"
-    examples: int | None = None
+    examples: int | None = count(None)
     steps: int = 1000
     stop_at: int | None = None
     batch_size: int = 256
-    lr: float = 3e-3
+    lr: float = number(3e-3, above=0)
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    warmup_steps: int = count(20, minimum=0)
+    weight_decay: float = number(0.0, minimum=0)
+    max_grad_norm: float = number(1.0, minimum=0)  # 0: no clipping
     completion_only_loss: bool = True
     max_length: int = 512
     log_every: int = 20
-    eval_every: int = 0
+    eval_every: int = count(0, minimum=0)
     eval_split: str = "dev"
-    eval_problems: int = 200
-    save_every: int = 200
+    eval_problems: int = count(200)
+    save_every: int = count(200, minimum=0)
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
     threads: int | None = count(None)
