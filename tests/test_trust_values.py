@@ -234,21 +234,6 @@ def test_a_tensor_without_offsets_is_named(tmp_path):
 # -- a key given twice is an error, not "the last one wins" ------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "key", "line"), [
-    ("job: evaluate\nseed: 0\nseed: 1\n", "seed", 3),
-    ("job: evaluate\ngenerator: {type: echo, type: rich}\n", "type", 2),
-    ("a:\n  b: 1\n  c: 2\n  b: 3\n", "b", 4),
-])
-def test_a_yaml_key_given_twice_is_one_line(tmp_path, text, key, line):
-    from openr_core.config import read_yaml
-
-    path = tmp_path / "c.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        read_yaml(path)
-    assert str(info.value) == f"{path}: line {line} invalid YAML: key {key!r} is given twice in one mapping"
-
-
 def test_yaml_merge_keys_still_override():
     from openr_core.config import parse_yaml
 
