@@ -33,16 +33,19 @@ from openr_core.registry import KIND_BY_KEY, Entry
 COMPONENT = "openr_component"
 
 
-def component(kind: str, *, optional: bool = False, many: bool = False, default: str | None = None):
+def component(kind: str, *, optional: bool = False, many: bool = False, default: str | None = None,
+              minimum: int = 0):
     """Declare an attrs field holding a component spec (or a list of them) of config key ``kind``.
 
     ``default``: the registered name used when the section is left out (e.g. ``"mc"``). A section
     given as a string or mapping, from YAML or from Python, is checked like a top-level one.
+    ``minimum`` (with ``many``): the fewest sections the list may hold (``searchers: []`` would
+    run nothing).
     """
     if kind not in KIND_BY_KEY:
         raise ValueError(f"unknown component kind {kind!r}; one of {sorted(KIND_BY_KEY)}")
-    metadata = {COMPONENT: kind, "many": many, "default": default, "optional": optional}
-    converter = _SpecConverter(kind, many, optional)
+    metadata = {COMPONENT: kind, "many": many, "default": default, "optional": optional, "minimum": minimum}
+    converter = _SpecConverter(kind, many, optional, minimum)
     if many:
         return attrs.field(factory=list, metadata=metadata, converter=converter)
     if default is not None:
@@ -93,11 +96,14 @@ class _SpecConverter:
     kind: str
     many: bool
     optional: bool
+    minimum: int = 0
 
     def __call__(self, value: Any) -> Any:
         if self.many:
             if isinstance(value, ComponentSpec) or not isinstance(value, (list, tuple)):
                 raise ValueError(f"expected a list of {self.kind} sections, got {_type_name(value)}")
+            if len(value) < self.minimum:
+                raise ValueError(f"expected at least {self.minimum} {self.kind} section(s), got {len(value)}")
             return [self._one(v, Where(f"<{self.kind}>", (str(i),))) for i, v in enumerate(value)]
         if value is None:
             if self.optional:
@@ -336,6 +342,8 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
             items = data[name]
             if not isinstance(items, (list, tuple)):
                 raise ConfigError(f"{where / name}: expected a list of {kind} sections, got {_type_name(items)}")
+            if len(items) < f.metadata.get("minimum", 0):
+                raise ConfigError(f"{where / name}: expected at least {f.metadata['minimum']} {kind} section(s), got {len(items)}")
             kwargs[name] = [structure_component(kind, item, where / name / i, plugins) for i, item in enumerate(items)]
         elif kind:
             value = data[name]

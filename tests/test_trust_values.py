@@ -250,3 +250,17 @@ def test_a_json_key_given_twice_is_one_line(tmp_path):
     (tmp_path / "d.json").write_text('[{"x": {"a": 1, "a": 1}}]')
     with pytest.raises(DataError, match=r"d.json: invalid JSON: key 'a' is given twice in one object$"):
         read_records(tmp_path / "d.json")
+
+
+def test_a_list_of_sections_can_require_at_least_one(plugins):
+    from openr_core.config import component
+
+    @attrs.frozen
+    class Job:
+        generators: list = component("generator", many=True, minimum=1)
+
+    with pytest.raises(ConfigError, match=r"^j.yaml: generators: expected at least 1 generator section\(s\), got 0$"):
+        structure(Job, {"generators": []}, Where("j.yaml"), plugins)
+    with pytest.raises(ValueError, match=r"expected at least 1 generator section\(s\), got 0"):
+        Job(generators=[])  # from Python too
+    assert len(structure(Job, {"generators": ["echo"]}, Where("j.yaml"), plugins).generators) == 1

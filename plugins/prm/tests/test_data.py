@@ -138,3 +138,16 @@ def test_an_empty_data_file_is_one_line_not_a_run_of_nothing(tmp_path, name, con
     (tmp_path / name).write_text(content)
     with pytest.raises(DataError, match=rf"^{tmp_path / name}: no records \(an empty data file\)$"):
         load_stepwise(tmp_path / name, "processbench")
+
+
+def test_an_unknown_format_fails_validate_not_the_run():
+    from openr_core import ConfigError
+    from openr_core.config import Where, structure
+    from openr_prm.evaljob import EvalPRMJob
+    from openr_prm.trainer import PRMTrainer
+
+    with pytest.raises(ConfigError, match=r"^PRMTrainer: format: 'nope' is not one of 'openr', 'trl',"):
+        PRMTrainer(model="m", format="nope")
+    with pytest.raises(ConfigError, match=r"^e.yaml: format: 'nope' is not one of 'openr', 'trl',"):
+        structure(EvalPRMJob, {"job": "eval-prm", "reward_model": {"type": "arith-oracle"}, "data": ["d.json"],
+                               "format": "nope"}, Where("e.yaml"), None)

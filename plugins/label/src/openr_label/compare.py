@@ -30,7 +30,7 @@ class CompareJob(JobConfig):
 
     task: Any = component("task")
     generator: Any = component("generator")
-    labelers: Any = component("labeler", many=True)
+    labelers: Any = component("labeler", many=True, minimum=1)
     split: str = "test"
     limit: int = count(300)
     batch_size: int = count(100)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal, get_args
 
 from openr_core.errors import DataError
 from openr_core.jsonl import iter_records
@@ -21,7 +22,8 @@ from openr_core.stepwise import (build_example, check_id, check_labels, check_st
                                   read_example)
 from openr_core.types import LabelledExample
 
-FORMATS = ("openr", "trl", "math-shepherd", "prm800k", "processbench")
+Format = Literal["openr", "trl", "math-shepherd", "prm800k", "processbench"]  # `format:` in configs
+FORMATS = get_args(Format)
 HUB = "hub:"  # ``hub:<dataset>/<split>``, e.g. ``hub:Qwen/ProcessBench/gsm8k``
 
 

@@ -13,6 +13,7 @@ import attrs
 
 from openr_core import Trainer
 from openr_core.config import count, number
+from openr_prm.data import Format
 
 
 @attrs.frozen
@@ -64,7 +65,7 @@ class PRMTrainerConfig:
     reference: str | None = None
     data: tuple[str, ...] = ()
     dev_data: tuple[str, ...] = ()
-    format: str = "openr"
+    format: Format = "openr"
     split: str = "train"
     problems: int = count(2000)
     dev_split: str = "dev"
