@@ -41,7 +41,7 @@ class ParticleConfig(SearchConfig):
     softmax_temperature: float = number(1.0, above=0)
     weight: Literal["logit", "score"] = "logit"
     resample: Literal["always", "ess"] = "always"
-    ess_threshold: float = 0.5
+    ess_threshold: float = number(0.5, minimum=0, maximum=1)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()

@@ -34,7 +34,7 @@ from openr_search.tree import Beam, BeamConfig
 class PAVConfig(BeamConfig):
     """Beam fields plus ``alpha``, ``rollouts``, ``prover``, ``prover_temperature``, ``value_model``."""
 
-    alpha: float = 1.0
+    alpha: float = number(1.0, minimum=0)
     rollouts: int = 1
     prover: dict | None = None
     prover_temperature: float = number(1.0, minimum=0)
