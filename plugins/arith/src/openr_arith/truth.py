@@ -25,6 +25,10 @@ class ArithTruthConfig:
     dedupe: bool = True
     seed: int = 0
 
+    def __attrs_post_init__(self):
+        if not self.temperatures and not self.include_reference:
+            raise ValueError("temperatures is empty and include_reference is false: nothing would be labelled")
+
 
 class ArithTruthLabeler(Labeler):
     """Exact step labels from the task's verifier for the policy's own sampled solutions."""
