@@ -104,3 +104,21 @@ def test_sft_counts_and_rates_are_checked_before_training(field, value, message)
     with pytest.raises(ConfigError) as info:
         SFTTrainer(model="m", **{field: value})
     assert str(info.value) == f"SFTTrainer: {message}"
+
+
+@pytest.mark.parametrize(("file", "content", "expected"), [
+    ("config.json", "{bad", "config.json' is not a valid JSON file"),
+    ("config.json", None, "hidden_size"),  # a field of the wrong type (NaN for an int)
+    ("generation_config.json", "[1, 2]", "TypeError: 'list' object is not a mapping"),
+])
+def test_a_damaged_config_file_is_one_line(tmp_path, file, content, expected):
+    folder = tmp_path / "model"
+    shutil.copytree(POLICY, folder)
+    if content is None:
+        text = (folder / file).read_text()
+        content = text.replace('"hidden_size": ', '"hidden_size": NaN, "was": ')
+    (folder / file).write_text(content)
+    with pytest.raises(DataError) as info:
+        load_causal_lm(str(folder), threads=1)
+    message = str(info.value)
+    assert message.startswith(f"model '{folder}': cannot load: ") and expected in message and "\n" not in message

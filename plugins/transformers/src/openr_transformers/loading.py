@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -48,9 +49,13 @@ def load_pretrained(auto_class, location: str, what: str = "model", **kwargs):
     (check_local_folder if what == "tokenizer" else check_model_folder)(location, what)
     try:
         return auto_class.from_pretrained(resolve_location(location), **kwargs)
-    except (OSError, ValueError, SafetensorError) as e:
+    except (OSError, ValueError, TypeError, StrictDataclassError, SafetensorError) as e:
+        # TypeError, StrictDataclassError: a field of config.json (or generation_config.json) of the wrong type
         corrupt = "a .safetensors file is corrupt or cut short: " if isinstance(e, SafetensorError) else ""
-        raise DataError(f"{what} '{location}': cannot load: {corrupt}{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        kind = f"{type(e).__name__}: " if isinstance(e, TypeError) else ""
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        detail = lines[0] if not lines[0].endswith(":") else " ".join(lines)[:300]  # "...: " + the cause below
+        raise DataError(f"{what} '{location}': cannot load: {corrupt}{kind}{detail}") from None
 
 
 def load_causal_lm(location: str, *, tokenizer: str | None = None, revision: str | None = None,
