@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,21 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else (path or "(top level)")
 
 
+def _check_same_config(output_dir: Path, config_path: Path, resolved: dict) -> None:
+    """A folder holding another config's results is refused (results of two configs never mix)."""
+    if config_path.exists():
+        try:
+            previous = read_yaml(config_path)
+        except ConfigError as e:
+            raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
+        diff = _first_difference(previous, resolved)
+        if diff:
+            raise ConfigError(
+                f"{output_dir}: holds results of a different config (first difference: {diff}); "
+                "use another --output or --fresh to start over"
+            )
+
+
 class Run:
     """One job execution: its config, output folder and lazily built components."""
 
@@ -61,6 +77,7 @@ class Run:
         self.output_dir = Path(output_dir)
         self.seed = getattr(config, "seed", 0)
         self._built: dict[int, Any] = {}
+        self._lock: FolderLock | None = None
 
     @classmethod
     def start(cls, config: Any, output_dir: str | Path, *, fresh: bool = False) -> Run:
@@ -68,23 +85,22 @@ class Run:
         resolved = unstructure(config)
         resolved.pop("output_dir", None)
         config_path = output_dir / CONFIG_FILE
-        if fresh:
-            clear_run_folder(output_dir)
-        claim_run_folder(output_dir)
-        if config_path.exists():
-            try:
-                previous = read_yaml(config_path)
-            except ConfigError as e:
-                raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
-            diff = _first_difference(previous, resolved)
-            if diff:
-                raise ConfigError(
-                    f"{output_dir}: holds results of a different config (first difference: {diff}); "
-                    "use another --output or --fresh to start over"
-                )
-        write_atomically(config_path, dump_yaml(resolved))
+        lock = FolderLock.take(output_dir)  # before --fresh deletes anything another run is writing
+        try:
+            if fresh:
+                clear_run_folder(output_dir)
+            claim_run_folder(output_dir)
+            lock = lock or FolderLock.take(output_dir)
+            _check_same_config(output_dir, config_path, resolved)
+            write_atomically(config_path, dump_yaml(resolved))
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         seed_everything(getattr(config, "seed", 0))
-        return cls(config, output_dir)
+        run = cls(config, output_dir)
+        run._lock = lock
+        return run
 
     def build(self, spec: ComponentSpec | None):
         """The component for ``spec``, built once per run."""
@@ -126,6 +142,41 @@ class Run:
         for component in self._built.values():
             component.close()
         self._built.clear()
+        if self._lock is not None:
+            self._lock.release()
+
+
+class FolderLock:
+    """An exclusive ``flock`` on a run folder for as long as a run writes into it: a second
+    ``openr run`` into the same folder is refused in one line instead of appending every record
+    a second time (or ``--fresh`` deleting what the first is writing). Released on
+    :meth:`Run.close`, at exit, or when the Run is garbage-collected. No-op where there is no
+    ``fcntl`` (Windows)."""
+
+    def __init__(self, fd: int):
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def take(cls, folder: Path) -> FolderLock | None:
+        """The lock on ``folder``; None when it is not a folder (yet) or locks are unsupported."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return None
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return None  # missing, or not a folder: claim_run_folder says which, in one line
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(f"{folder}: another openr process is writing into this folder; "
+                              "wait for it to finish or choose another --output") from None
+        return cls(fd)
+
+    def release(self) -> None:
+        self._finalizer()
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -264,3 +264,46 @@ def test_a_list_of_sections_can_require_at_least_one(plugins):
     with pytest.raises(ValueError, match=r"expected at least 1 generator section\(s\), got 0"):
         Job(generators=[])  # from Python too
     assert len(structure(Job, {"generators": ["echo"]}, Where("j.yaml"), plugins).generators) == 1
+
+
+# -- one run at a time in a run folder -------------------------------------------------------------
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_deletes_nothing(tmp_path):
+    out = tmp_path / "out"
+    first = Run.start(JobConfig(job="x"), out)
+    first.results().append({"id": "p0"})
+    for fresh in (False, True):
+        with pytest.raises(ConfigError) as info:
+            Run.start(JobConfig(job="x"), out, fresh=fresh)
+        assert str(info.value) == (f"{out}: another openr process is writing into this folder; "
+                                   "wait for it to finish or choose another --output")
+    assert [r["id"] for r in JsonlResults(out / "results.jsonl")] == ["p0"]  # --fresh deleted nothing
+    first.close()
+    second = Run.start(JobConfig(job="x"), out)  # free again once the first is done
+    second.results().append({"id": "p1"})
+    second.close()
+    assert [r["id"] for r in JsonlResults(out / "results.jsonl")] == ["p0", "p1"]
+
+
+def test_two_processes_into_one_folder_write_each_record_once(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        from openr_core.jobs import JobConfig
+        from openr_core.runs import Run
+        run = Run.start(JobConfig(job="x"), {str(tmp_path / 'out')!r})
+        print("started", flush=True)
+        time.sleep(float(sys.argv[1]))
+        run.results().append([{{"id": i}} for i in range(3)])
+        run.close()
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script, "2"], stdout=subprocess.PIPE, text=True)
+    assert first.stdout.readline().strip() == "started"
+    second = subprocess.run([sys.executable, "-c", script, "0"], capture_output=True, text=True)
+    assert second.returncode != 0 and "another openr process is writing into this folder" in second.stderr
+    assert first.wait() == 0
+    assert (tmp_path / "out" / "results.jsonl").read_text().count("\n") == 3
