@@ -169,10 +169,13 @@ class FolderLock:
             return None  # missing, or not a folder: claim_run_folder says which, in one line
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             raise ConfigError(f"{folder}: another openr process is writing into this folder; "
                               "wait for it to finish or choose another --output") from None
+        except OSError:  # a file system without locks (some network mounts): run unlocked
+            os.close(fd)
+            return None
         return cls(fd)
 
     def release(self) -> None:
