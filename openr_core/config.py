@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import types
 import typing
@@ -32,16 +33,19 @@ from openr_core.registry import KIND_BY_KEY, Entry
 COMPONENT = "openr_component"
 
 
-def component(kind: str, *, optional: bool = False, many: bool = False, default: str | None = None):
+def component(kind: str, *, optional: bool = False, many: bool = False, default: str | None = None,
+              minimum: int = 0):
     """Declare an attrs field holding a component spec (or a list of them) of config key ``kind``.
 
     ``default``: the registered name used when the section is left out (e.g. ``"mc"``). A section
     given as a string or mapping, from YAML or from Python, is checked like a top-level one.
+    ``minimum`` (with ``many``): the fewest sections the list may hold (``searchers: []`` would
+    run nothing).
     """
     if kind not in KIND_BY_KEY:
         raise ValueError(f"unknown component kind {kind!r}; one of {sorted(KIND_BY_KEY)}")
-    metadata = {COMPONENT: kind, "many": many, "default": default, "optional": optional}
-    converter = _SpecConverter(kind, many, optional)
+    metadata = {COMPONENT: kind, "many": many, "default": default, "optional": optional, "minimum": minimum}
+    converter = _SpecConverter(kind, many, optional, minimum)
     if many:
         return attrs.field(factory=list, metadata=metadata, converter=converter)
     if default is not None:
@@ -54,8 +58,35 @@ def component(kind: str, *, optional: bool = False, many: bool = False, default:
 def count(default: int | None, *, minimum: int = 1):
     """Declare an attrs field for a count or size (``limit``, ``batch_size``, ``n``...): an integer
     ``>= minimum``; None is allowed where the default is None. Checked from YAML and from Python."""
-    check = attrs.validators.ge(minimum)
-    return attrs.field(default=default, validator=attrs.validators.optional(check) if default is None else check)
+    return attrs.field(default=default, validator=Bounds(minimum=minimum))
+
+
+def number(default: float | None, *, minimum: float | None = None, above: float | None = None,
+           maximum: float | None = None):
+    """Declare an attrs field for a bounded number (``temperature = number(1.0, minimum=0)``,
+    ``top_p = number(1.0, above=0, maximum=1)``); None is allowed where the default is None.
+    Checked from YAML and from Python (NaN fails every bound)."""
+    return attrs.field(default=default, validator=Bounds(minimum, above, maximum))
+
+
+@attrs.frozen
+class Bounds:
+    """The bounds of :func:`count` and :func:`number`. A value that is not a number at all is left
+    to the type check of :func:`structure` (``Config(temperature="hot")`` from Python then gets
+    the same message as YAML); None is left to it too (allowed only where the type says so)."""
+
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
+
+    def __call__(self, instance, attribute, value) -> None:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        for op, bound, ok in ((">=", self.minimum, lambda: value >= self.minimum),
+                              (">", self.above, lambda: value > self.above),
+                              ("<=", self.maximum, lambda: value <= self.maximum)):
+            if bound is not None and not ok():
+                raise ValueError(f"'{attribute.name}' must be {op} {bound}: {value}")
 
 
 @attrs.frozen
@@ -65,11 +96,14 @@ class _SpecConverter:
     kind: str
     many: bool
     optional: bool
+    minimum: int = 0
 
     def __call__(self, value: Any) -> Any:
         if self.many:
             if isinstance(value, ComponentSpec) or not isinstance(value, (list, tuple)):
                 raise ValueError(f"expected a list of {self.kind} sections, got {_type_name(value)}")
+            if len(value) < self.minimum:
+                raise ValueError(f"expected at least {self.minimum} {self.kind} section(s), got {len(value)}")
             return [self._one(v, Where(f"<{self.kind}>", (str(i),))) for i, v in enumerate(value)]
         if value is None:
             if self.optional:
@@ -125,11 +159,34 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last silently: ``seed: 0`` ... ``seed: 1`` would run with seed 1 unnoticed)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *alias`: the later keys win, as meant
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: PyYAML reports it below
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load(text)``, every failure (bad syntax, a date like 2024-02-30, nesting too deep,
-    whatever PyYAML's constructors raise) turned into one ConfigError naming ``source``."""
+    """``yaml.safe_load(text)``, every failure (bad syntax, a key given twice, a date like
+    2024-02-30, nesting too deep, whatever PyYAML's constructors raise) turned into one
+    ConfigError naming ``source``."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -285,6 +342,8 @@ def structure(cls: type, data: Any, where: Where, plugins) -> Any:
             items = data[name]
             if not isinstance(items, (list, tuple)):
                 raise ConfigError(f"{where / name}: expected a list of {kind} sections, got {_type_name(items)}")
+            if len(items) < f.metadata.get("minimum", 0):
+                raise ConfigError(f"{where / name}: expected at least {f.metadata['minimum']} {kind} section(s), got {len(items)}")
             kwargs[name] = [structure_component(kind, item, where / name / i, plugins) for i, item in enumerate(items)]
         elif kind:
             value = data[name]
@@ -344,6 +403,8 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
                 return structure_value(arg, value, where, plugins)
             except ConfigError as e:
                 errors.append(e)
+        if len(errors) == 1:  # `float | None` and the like: the one type's own message
+            raise errors[0]
         expected = " or ".join(_describe(a) for a in args if a is not type(None))
         raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)} {value!r}")
     if origin is Literal:
@@ -372,14 +433,17 @@ def structure_value(tp: Any, value: Any, where: Where, plugins) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_type_name(value)} {value!r}")
         return value
     if tp is float:
+        number = value
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}")
-        return float(value)
+        if not math.isfinite(number):  # .nan, .inf, "nan", 1e999: no setting means that
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(number)
     if tp is str:
         if isinstance(value, os.PathLike):  # a Path from Python
             value = os.fspath(value)

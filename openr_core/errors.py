@@ -30,3 +30,8 @@ class PluginError(OpenrError):
 
 class DataError(OpenrError):
     """Input data (a dataset file, a record, a model folder) is malformed."""
+
+
+class OutputError(OpenrError):
+    """Results cannot be written (disk full, read-only folder, no permission): names the file.
+    What was written before stays whole, so running the same command again resumes."""

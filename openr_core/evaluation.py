@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component, count
+from openr_core.config import component, count, number
 from openr_core.jobs import BatchJobConfig
 from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import Run
@@ -65,8 +65,8 @@ class EvaluateJob(BatchJobConfig):
     split: str = "test"
     limit: int | None = count(None)
     n: int = count(0, minimum=0)
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = number(1.0, minimum=0)
+    top_p: float = number(1.0, above=0, maximum=1)
     max_tokens: int = count(256)
     batch_size: int = count(100)
 

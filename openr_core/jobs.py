@@ -17,7 +17,7 @@ import click
 from openr_core.config import Where, apply_overrides, component, read_yaml, structure
 from openr_core.errors import ConfigError
 from openr_core.plugins import get_plugins
-from openr_core.runs import Run
+from openr_core.runs import WRITE_ERRNOS, Run, output_error
 
 
 @attrs.frozen(kw_only=True)
@@ -78,6 +78,10 @@ def execute(job: Job, config: Any, config_path: str, output: str | None, fresh: 
     click.echo(f"openr: {job.name} → {run.output_dir}", err=True)
     try:
         job.runner(config, run)
+    except OSError as e:  # a checkpoint, plot or log the job writes itself: the same one line
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        raise output_error(e, e.filename or run.output_dir) from None
     finally:
         run.close()
     return run

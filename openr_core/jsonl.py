@@ -1,7 +1,7 @@
 """Reading record files (JSON Lines, a JSON array, or Parquet): the one reader that jobs and plugins use.
 
 Any bytes give either a list of dicts or one :class:`DataError` line that names the file, the line
-(or record) and what is wrong: not UTF-8, not JSON, not an object, nested too deeply. Lines are
+(or record) and what is wrong: not UTF-8, not JSON, not an object, a key given twice, nested too deeply. Lines are
 split on ``\\n`` only (``str.splitlines`` would also split inside strings at U+2028 and friends),
 and a UTF-8 byte-order mark at the start is skipped. Standard library only, except that a
 ``.parquet`` file is read with pyarrow, imported when one is read.
@@ -37,13 +37,28 @@ def parse_value(data: bytes, where: str) -> Any:
     except UnicodeDecodeError as e:
         raise DataError(f"{where}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise DataError(f"{where}: invalid JSON: key {e.args[0]!r} is given twice in one object") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from None
     except RecursionError:
         raise DataError(f"{where}: invalid JSON: nested too deeply") from None
     except ValueError as e:  # e.g. an integer of more than 4300 digits
         raise DataError(f"{where}: invalid JSON: {e}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object's dict; a key given twice is an error (``json`` would keep the last silently)."""
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        seen = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return record
 
 
 def parse_record(data: bytes, where: str) -> dict:

@@ -9,7 +9,7 @@ are appended, so a killed run resumes at the next batch without duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from openr_core.config import component, count
 from openr_core.jobs import BatchJobConfig
 from openr_core.launchers import chunks, for_each_batch
 from openr_core.runs import JsonlResults, Run
+from openr_core.stepwise import read_example
 from openr_core.types import LabelledExample, Problem, to_dict
 
 LABELS_FILE = "labels.jsonl"
@@ -73,9 +74,12 @@ def first_error_labels(verdicts: Sequence[bool]) -> list[bool]:
     return labels
 
 
-def read_labels(records) -> list[LabelledExample]:
-    fields = {f.name for f in attrs.fields(LabelledExample)}
-    return [LabelledExample(**{k: v for k, v in r.items() if k in fields}) for r in records]
+def read_labels(records: Iterable[dict], source: str | None = None) -> list[LabelledExample]:
+    """The examples of ``labels.jsonl`` records (a :class:`JsonlResults` names its file itself),
+    each field checked: a hand-edited or damaged record is one DataError line naming it."""
+    source = source or str(getattr(records, "path", "labels"))
+    return [read_example(r, f"{source}: record {r['id']!r}" if "id" in r else f"{source}: record {i}")
+            for i, r in enumerate(records)]
 
 
 def run_label(config: LabelJob, run: Run) -> None:

@@ -14,17 +14,19 @@ other; it never touches the current folder, a parent of it, or the home folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import shutil
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from openr_core.config import ComponentSpec, dump_yaml, read_yaml, unstructure
-from openr_core.errors import ConfigError, DataError
+from openr_core.errors import ConfigError, DataError, OutputError
 from openr_core.jsonl import iter_lines, read_bytes
 
 CONFIG_FILE = "config.yaml"
@@ -53,6 +55,21 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else (path or "(top level)")
 
 
+def _check_same_config(output_dir: Path, config_path: Path, resolved: dict) -> None:
+    """A folder holding another config's results is refused (results of two configs never mix)."""
+    if config_path.exists():
+        try:
+            previous = read_yaml(config_path)
+        except ConfigError as e:
+            raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
+        diff = _first_difference(*({k: v for k, v in c.items() if k not in NOT_COMPARED} for c in (previous, resolved)))
+        if diff:
+            raise ConfigError(
+                f"{output_dir}: holds results of a different config (first difference: {diff}); "
+                "use another --output or --fresh to start over"
+            )
+
+
 class Run:
     """One job execution: its config, output folder and lazily built components."""
 
@@ -61,6 +78,7 @@ class Run:
         self.output_dir = Path(output_dir)
         self.seed = getattr(config, "seed", 0)
         self._built: dict[int, Any] = {}
+        self._lock: FolderLock | None = None
 
     @classmethod
     def start(cls, config: Any, output_dir: str | Path, *, fresh: bool = False) -> Run:
@@ -68,23 +86,22 @@ class Run:
         resolved = unstructure(config)
         resolved.pop("output_dir", None)
         config_path = output_dir / CONFIG_FILE
-        if fresh:
-            clear_run_folder(output_dir)
-        claim_run_folder(output_dir)
-        if config_path.exists():
-            try:
-                previous = read_yaml(config_path)
-            except ConfigError as e:
-                raise ConfigError(f"{e}; use --fresh to start over or another --output") from None
-            diff = _first_difference(*({k: v for k, v in c.items() if k not in NOT_COMPARED} for c in (previous, resolved)))
-            if diff:
-                raise ConfigError(
-                    f"{output_dir}: holds results of a different config (first difference: {diff}); "
-                    "use another --output or --fresh to start over"
-                )
-        _write_atomically(config_path, dump_yaml(resolved))
+        lock = FolderLock.take(output_dir)  # before --fresh deletes anything another run is writing
+        try:
+            if fresh:
+                clear_run_folder(output_dir)
+            claim_run_folder(output_dir)
+            lock = lock or FolderLock.take(output_dir)
+            _check_same_config(output_dir, config_path, resolved)
+            write_atomically(config_path, dump_yaml(resolved))
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         seed_everything(getattr(config, "seed", 0))
-        return cls(config, output_dir)
+        run = cls(config, output_dir)
+        run._lock = lock
+        return run
 
     def build(self, spec: ComponentSpec | None):
         """The component for ``spec``, built once per run."""
@@ -123,24 +140,77 @@ class Run:
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.output_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def close(self) -> None:
         for component in self._built.values():
             component.close()
         self._built.clear()
+        if self._lock is not None:
+            self._lock.release()
 
 
-def _write_atomically(path: Path, text: str) -> None:
+class FolderLock:
+    """An exclusive ``flock`` on a run folder for as long as a run writes into it: a second
+    ``openr run`` into the same folder is refused in one line instead of appending every record
+    a second time (or ``--fresh`` deleting what the first is writing). Released on
+    :meth:`Run.close`, at exit, or when the Run is garbage-collected. No-op where there is no
+    ``fcntl`` (Windows)."""
+
+    def __init__(self, fd: int):
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def take(cls, folder: Path) -> FolderLock | None:
+        """The lock on ``folder``; None when it is not a folder (yet) or locks are unsupported."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return None
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return None  # missing, or not a folder: claim_run_folder says which, in one line
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"{folder}: another openr process is writing into this folder; "
+                              "wait for it to finish or choose another --output") from None
+        except OSError:  # a file system without locks (some network mounts): run unlocked
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` whole or not at all; a failed write is one OutputError line
+    and leaves the old file (and no temporary file) behind."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot write: {e.strerror or e}") from None
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder: there is no temporary file either
+        raise output_error(e, path) from None
+
+
+# what a full disk, a quota, a read-only or forbidden folder raise while results are written
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def output_error(error: OSError, path: str | Path | None = None) -> OutputError:
+    """The one line for an OSError met while writing results (disk full, read-only, permissions)."""
+    where = path or error.filename or "the output folder"
+    return OutputError(f"{where}: cannot write: {error.strerror or error}; what was written before is kept "
+                       "(free space or fix permissions, then run the same command again to resume)")
 
 
 def claim_run_folder(output_dir: Path) -> None:
@@ -153,7 +223,7 @@ def claim_run_folder(output_dir: Path) -> None:
     if marker.is_file():
         return
     if _written_before_markers(output_dir):
-        _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
+        write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
         return
     if output_dir.exists() or output_dir.is_symlink():
         if not output_dir.is_dir():
@@ -172,7 +242,7 @@ def claim_run_folder(output_dir: Path) -> None:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"{output_dir}: cannot create the output folder: {e.strerror or e}") from None
-    _write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
+    write_atomically(marker, json.dumps({"written_by": "openr"}) + "\n")
 
 
 def _written_before_markers(output_dir: Path) -> bool:
@@ -264,10 +334,19 @@ class JsonlResults:
         fresh = list(new.values())
         if not fresh:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write("".join(json.dumps(r, default=str) + "\n" for r in fresh))
-            f.flush()
-            os.fsync(f.fileno())
+        text = "".join(json.dumps(r, default=str) + "\n" for r in fresh)
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            try:  # no half record left at the end: the file holds what it held before
+                os.truncate(self.path, size)
+            except OSError:
+                pass  # a cut-short last line is dropped when the file is next opened
+            raise output_error(e, self.path) from None
         for r in fresh:
             self._records[r[self.key]] = r

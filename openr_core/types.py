@@ -6,6 +6,7 @@ convertible to JSON with :func:`to_dict` for results files.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -13,7 +14,13 @@ from attrs import field, frozen
 
 
 def _tuple(value) -> tuple:
+    if isinstance(value, str):  # tuple("abc") would be one item per character
+        raise TypeError(f"expected a list, got a string {value[:40]!r}")
     return tuple(value) if value is not None else ()
+
+
+def _stops(value) -> tuple:
+    return (value,) if isinstance(value, str) else _tuple(value)  # one stop string given bare
 
 
 def _optional_tuple(value):
@@ -66,18 +73,21 @@ class SamplingParams:
     top_p: float = 1.0
     max_tokens: int = 256
     seed: int | None = None
-    stop: tuple[str, ...] = field(default=(), converter=_tuple)
+    stop: tuple[str, ...] = field(default=(), converter=_stops)
     logprobs: bool = False
 
     def __attrs_post_init__(self):
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
-        if self.temperature < 0:
-            raise ValueError(f"SamplingParams.temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < math.inf:  # NaN fails too
+            raise ValueError(f"SamplingParams.temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"SamplingParams.top_p must be in (0, 1], got {self.top_p}")
         if self.max_tokens < 1:
             raise ValueError(f"SamplingParams.max_tokens must be >= 1, got {self.max_tokens}")
+        for s in self.stop:
+            if not isinstance(s, str) or not s:
+                raise ValueError(f"SamplingParams.stop: every stop string must be a non-empty string, got {s!r}")
 
 
 @frozen

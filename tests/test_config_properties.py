@@ -168,11 +168,14 @@ def test_dates_and_bytes_are_not_strings(plugins):
     ("text", "message"),
     [
         ("a: &a [*a]\n", "an alias refers to a mapping or list that contains it"),
+        ("job: evaluate\nseed: 0\nseed: 1\n", "line 3 invalid YAML: key 'seed' is given twice in one mapping"),
+        ("job: evaluate\ngenerator: {type: echo, type: rich}\n", "line 2 invalid YAML: key 'type' is given twice in one mapping"),
+        ("a:\n  b: 1\n  c: 2\n  b: 3\n", "line 4 invalid YAML: key 'b' is given twice in one mapping"),
         ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi")),
          "more than 1,000,000 values once aliases are expanded"),
     ],
 )
-def test_alias_loops_and_bombs_are_refused_before_anything_walks_them(tmp_path, text, message):
+def test_alias_loops_bombs_and_repeated_keys_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:

@@ -362,3 +362,17 @@ def test_consensus_second_must_label_given_solutions_at_validate_time(with_compl
                                      "solutions; 'arith-truth' cannot")
     with pytest.raises(ConfigError, match=r"^ConsensusLabeler: second: must be a labeler that labels given solutions"):
         ConsensusLabeler(second="arith-truth")
+
+
+def test_numbers_that_make_no_labeller_sense_fail_validate():
+    """A negative alpha made OmegaPRM's score complex (a crash mid-run); arith-truth with no
+    temperatures and no reference labelled nothing and exited 0."""
+    from openr_arith.truth import ArithTruthLabeler
+
+    with pytest.raises(ConfigError, match=r"^OmegaPRMLabeler: alpha: must be >= 0: -1.0$"):
+        OmegaPRMLabeler(alpha=-1)
+    with pytest.raises(ConfigError, match=r"^MCLabeler: rollout_temperature: must be >= 0: -0.1$"):
+        MCLabeler(rollout_temperature=-0.1)
+    with pytest.raises(ConfigError, match=r"^ArithTruthLabeler: \(top level\): temperatures is empty and include_reference is false"):
+        ArithTruthLabeler(temperatures=[])
+    assert ArithTruthLabeler(temperatures=[], include_reference=True).config.temperatures == ()

@@ -183,6 +183,11 @@ def test_local_data_errors(tmp_path):
     assert [p.id for p in MathTask(path=str(dup)).load("test")] == ["0", "1"]  # non-unique ids: index
     with pytest.raises(DataError, match="same id '1'"):
         MathTask(path=str(dup), id_field="id").load("test")
+    empty = tmp_path / "empty.jsonl"  # an evaluation of nothing is not a success
+    for content in ("", "\n \n"):
+        empty.write_text(content)
+        with pytest.raises(DataError, match=r"empty.jsonl: no records \(an empty data file\)$"):
+            MathTask(path=str(empty)).load("test")
 
 
 def test_json_and_parquet_files(tmp_path):

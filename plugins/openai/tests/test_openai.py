@@ -172,7 +172,11 @@ def test_error_details_stay_on_one_line_and_bad_settings_are_refused(server):
         gen(server).generate([GenerationRequest("a", SamplingParams())])
     assert str(info.value) == f"{server.url}/completions: HTTP 400: line one line two three"
     for bad, message in (({"timeout": 0}, "timeout must be > 0 seconds, got 0"), ({"timeout": -1}, "timeout must be > 0"),
-                         ({"backoff": -0.5}, "backoff")):
+                         ({"backoff": -0.5}, "backoff"),
+                         ({"base_url": "http://[::1"}, r"base_url 'http://\[::1' is not a URL: Invalid IPv6 URL"),
+                         ({"base_url": "127.0.0.1:8000/v1"}, "base_url must be an http:// or https:// URL with a host"),
+                         ({"base_url": "ftp://host/v1"}, "base_url must be an http:// or https:// URL with a host"),
+                         ({"base_url": "http://host:port/v1"}, "base_url 'http://host:port/v1' is not a URL")):
         with pytest.raises(ConfigError, match=message):
             OpenAIGenerator(model="m", **bad)
 

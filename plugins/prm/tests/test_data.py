@@ -128,3 +128,26 @@ def test_parquet_prm_data(tmp_path):
     with pytest.raises(DataError, match=r"trl.parquet: row 1: field 'prompt' must be a string, got NoneType"):
         load_stepwise(path, "trl")
     assert load_stepwise(path, "trl", limit=1)[0].labels == (True, False)
+
+
+@pytest.mark.parametrize(("name", "content"), [("e.jsonl", ""), ("b.jsonl", "\n  \n"), ("a.json", "[]"),
+                                               ("d.json", '{"data": []}')])
+def test_an_empty_data_file_is_one_line_not_a_run_of_nothing(tmp_path, name, content):
+    from openr_prm.data import load_stepwise
+
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=rf"^{tmp_path / name}: no records \(an empty data file\)$"):
+        load_stepwise(tmp_path / name, "processbench")
+
+
+def test_an_unknown_format_fails_validate_not_the_run():
+    from openr_core import ConfigError
+    from openr_core.config import Where, structure
+    from openr_prm.evaljob import EvalPRMJob
+    from openr_prm.trainer import PRMTrainer
+
+    with pytest.raises(ConfigError, match=r"^PRMTrainer: format: 'nope' is not one of 'openr', 'trl',"):
+        PRMTrainer(model="m", format="nope")
+    with pytest.raises(ConfigError, match=r"^e.yaml: format: 'nope' is not one of 'openr', 'trl',"):
+        structure(EvalPRMJob, {"job": "eval-prm", "reward_model": {"type": "arith-oracle"}, "data": ["d.json"],
+                               "format": "nope"}, Where("e.yaml"), None)

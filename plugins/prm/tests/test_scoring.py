@@ -64,3 +64,29 @@ def test_missing_tag_is_a_clear_error(random_models):
 
     with pytest.raises(DataError, match="step tag ' ки' is not in the tokenizer's vocabulary"):
         LMHeadPRM(model=random_models["causal"])
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "cut short"])
+@pytest.mark.parametrize("kind", ["lm-head", "classifier", "outcome", "outcome-value-head", "implicit"])
+def test_every_head_refuses_a_missing_or_corrupt_model_folder_in_one_line(random_models, tmp_path, kind, damage):
+    import shutil
+
+    from openr_core import DataError
+
+    source = random_models["causal" if kind in ("lm-head", "implicit", "outcome-value-head") else
+                           "token" if kind == "classifier" else "sequence"]
+    folder = tmp_path / "model"
+    if damage != "missing":
+        shutil.copytree(source, folder)
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    make = {"lm-head": lambda m: LMHeadPRM(model=m, step_tag=" ?", good_token="+", bad_token="-"),
+            "classifier": lambda m: ClassifierPRM(model=m, separator=" ."),
+            "outcome": lambda m: OutcomeRM(model=m),
+            "outcome-value-head": lambda m: OutcomeRM(model=m, head="value-head"),
+            "implicit": lambda m: ImplicitPRM(model=source, reference=m)}[kind]
+    with pytest.raises(DataError) as info:
+        make(str(folder)).score([])
+    message = str(info.value)
+    expected = "no such folder" if damage == "missing" else "a .safetensors file is corrupt or cut short: model.safetensors: "
+    assert message.startswith(f"model '{folder}': ") and expected in message and "\n" not in message

@@ -142,4 +142,24 @@ def test_bad_folders_get_one_line(tmp_path):
     run = write_run(tmp_path / "broken", "label", None, {})
     (run / "labels.jsonl").write_text('{"id": 1}\nnot json\n')
     result = openr("report", run)
-    assert result.exit_code == 1 and "labels.jsonl: line 2" in result.output
+    assert result.exit_code == 1 and "labels.jsonl:2: invalid JSON" in result.output
+
+
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    import openr_core.runs as runs
+
+    run = write_run(tmp_path / "run", "label", None, {})
+    (run / "labels.jsonl").write_text("")
+
+    def read_only(src, dst):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(runs.os, "replace", read_only)
+    result = openr("report", run)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"openr: error: {run / 'report.html'}: cannot write: Read-only file system; what was "
+                                     "written before is kept (free space or fix permissions, then run the same command "
+                                     "again to resume)")
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "labels.jsonl"]  # no report.html.tmp left

@@ -122,3 +122,16 @@ def test_rollout_generator_section_is_checked_by_validate(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
     path = write_config(tmp_path, {"type": "grpo", "reward": "outcome", "rollout_generator": {"type": "vllm"}}, False)
     assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
+
+
+def test_a_missing_or_corrupt_value_model_is_one_line(tmp_path):
+    from openr_core import DataError
+    from openr_rl.algorithms import load_value_model
+
+    with pytest.raises(DataError, match=r"^value model '.*nope': no such folder"):
+        load_value_model(str(tmp_path / "nope"), "float32", fresh_head=True)
+    folder = tmp_path / "cut"
+    shutil.copytree(resolve_location("pkg:openr_arith/models/policy"), folder)
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:5000])
+    with pytest.raises(DataError, match=r"^value model '.*cut': cannot load: a .safetensors file is corrupt or cut short"):
+        load_value_model(str(folder), "float32", fresh_head=True)

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from openr_core.cli import cli
@@ -56,3 +57,24 @@ def test_batched_and_one_problem_at_a_time_give_identical_answers(tmp_path):
         a = [json.loads(l)["answer"] for l in (tmp_path / "batched" / "results" / f"{name}.jsonl").read_text().splitlines()]
         b = [json.loads(l)["answer"] for l in (tmp_path / "single" / "results" / f"{name}.jsonl").read_text().splitlines()]
         assert a == b, name
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"type": "mcts", "n": 4, "expansions": 2, "c_puct": -1}, "searchers.0.c_puct: must be >= 0: -1.0"),
+    ({"type": "particle-filter", "n": 4, "ess_threshold": 5}, "searchers.0.ess_threshold: must be <= 1: 5.0"),
+    ({"type": "pav-beam", "n": 4, "width": 2, "alpha": -1}, "searchers.0.alpha: must be >= 0: -1.0"),
+    ({"type": "best-of-n", "n": 4, "temperature": -1}, "searchers.0.temperature: must be >= 0: -1.0"),
+    ({"type": "best-of-n", "n": 4, "top_p": 0}, "searchers.0.top_p: must be > 0: 0.0"),
+    ({"type": "best-of-n", "n": 4, "temperature": float("nan")}, "searchers.0.temperature: expected a finite number, got nan"),
+])
+def test_searcher_numbers_out_of_range_fail_validate(section, message):
+    """Each ran to exit 0 (a negative exploration constant, an ESS threshold above 1, PAV's
+    advantage turned around) or crashed after the first batch (temperature -1, top_p 0)."""
+    from openr_core import ConfigError
+    from openr_core.config import Where, structure
+    from openr_search.job import SearchJob
+
+    data = {"job": "search", "task": "arith", "generator": {"type": "transformers", "model": "m"}, "searchers": [section]}
+    with pytest.raises(ConfigError) as info:
+        structure(SearchJob, data, Where("s.yaml"), None)
+    assert str(info.value) == f"s.yaml: {message}"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import attrs
 
 from openr_core import DataError, GenerationRequest, LabelledExample, Labeler, RewardModel, SamplingParams, StepScores
-from openr_core.config import count
+from openr_core.config import Bounds, count
 from openr_core.evaluation import stable_seed
 from openr_core.labelling import first_error_labels
 from openr_arith import problems as P
@@ -18,11 +18,16 @@ class ArithTruthConfig:
     """Sample ``n`` solutions per problem at each temperature, label each step exactly."""
 
     n: int = count(4)
-    temperatures: tuple[float, ...] = (0.7, 1.0)
+    temperatures: tuple[float, ...] = attrs.field(default=(0.7, 1.0),
+                                                  validator=attrs.validators.deep_iterable(Bounds(minimum=0)))
     max_tokens: int = count(96)
     include_reference: bool = False
     dedupe: bool = True
     seed: int = 0
+
+    def __attrs_post_init__(self):
+        if not self.temperatures and not self.include_reference:
+            raise ValueError("temperatures is empty and include_reference is false: nothing would be labelled")
 
 
 class ArithTruthLabeler(Labeler):

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from openr_core import GenerationRequest, LabelledExample, Labeler, Problem, SamplingParams, Task
-from openr_core.config import ComponentSpec, component, count
+from openr_core.config import ComponentSpec, component, count, number
 from openr_core.evaluation import stable_seed
 
 Steps = tuple[str, ...]
@@ -66,10 +66,10 @@ class RolloutConfig:
     job's generator, which still samples the solutions (Math-Shepherd's separate completer model)."""
 
     n_solutions: int = count(4)
-    temperature: float = 1.0
+    temperature: float = number(1.0, minimum=0)
     max_tokens: int = count(96)
     k: int = count(8)
-    rollout_temperature: float = 0.7
+    rollout_temperature: float = number(0.7, minimum=0)
     rollout_max_tokens: int = count(96)
     completer: Any = component("generator", optional=True)
     seed: int = 0

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import component, count
+from openr_core.config import component, count, number
 from openr_core.errors import DataError
 from openr_core.jobs import BatchJobConfig
 from openr_core.launchers import chunks, for_each_batch
@@ -30,12 +30,12 @@ class CompareJob(BatchJobConfig):
 
     task: Any = component("task")
     generator: Any = component("generator")
-    labelers: Any = component("labeler", many=True)
+    labelers: Any = component("labeler", many=True, minimum=1)
     split: str = "test"
     limit: int = count(300)
     batch_size: int = count(100)
     n_solutions: int = count(4)
-    temperature: float = 1.0
+    temperature: float = number(1.0, minimum=0)
     max_tokens: int = count(96)
     cache: bool = True
 

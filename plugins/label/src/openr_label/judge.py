@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from openr_core import GenerationRequest, LabelledExample, SamplingParams
-from openr_core.config import component, count
+from openr_core.config import component, count, number
 from openr_label.common import SolutionLabeler, labels_from_first_error
 
 DEFAULT_TEMPLATE = (
@@ -57,11 +57,11 @@ class JudgeConfig:
     checked like the job's) used instead of the job's generator."""
 
     n_solutions: int = count(4)
-    temperature: float = 1.0
+    temperature: float = number(1.0, minimum=0)
     max_tokens: int = count(96)
     template: str = DEFAULT_TEMPLATE
     judge_max_tokens: int = count(24)
-    judge_temperature: float = 0.0
+    judge_temperature: float = number(0.0, minimum=0)
     critic: Any = component("generator", optional=True)
     seed: int = 0
 

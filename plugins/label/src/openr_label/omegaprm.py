@@ -49,7 +49,7 @@ from typing import Literal
 import attrs
 
 from openr_core import LabelledExample
-from openr_core.config import count
+from openr_core.config import count, number
 from openr_label.common import RolloutCache, RolloutConfig, SolutionLabeler, labels_from_first_error
 
 
@@ -66,10 +66,10 @@ class OmegaPRMConfig(RolloutConfig):
     search_budget: int | None = count(None, minimum=0)
     search_correct: bool = True
     reuse_rollouts: bool = True
-    alpha: float = 0.5
-    beta: float = 0.9
-    length_scale: float = 500.0
-    c_puct: float = 0.125
+    alpha: float = number(0.5, minimum=0)
+    beta: float = number(0.9, minimum=0)
+    length_scale: float = number(500.0, above=0)
+    c_puct: float = number(0.125, minimum=0)
 
 
 def selection_score(mc: float, length: float, n_branch: int, n_total: int, *, alpha: float = 0.5,

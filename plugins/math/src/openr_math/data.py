@@ -26,6 +26,8 @@ def read_records(path: str | Path, split: str) -> tuple[list[dict], str]:
         raise DataError(f"{p}: no such file or folder")
     files = [p] if p.is_file() else _split_files(p, split)
     records = [record for file in files for record in jsonl.read_records(file)]
+    if not records:  # an evaluation of nothing would "succeed" having done nothing
+        raise DataError(f"{', '.join(str(f) for f in files)}: no records (an empty data file)")
     return records, ", ".join(str(f) for f in files)
 
 

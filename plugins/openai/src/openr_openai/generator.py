@@ -17,6 +17,7 @@ import math
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,6 +48,13 @@ class OpenAIGeneratorConfig:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if not self.backoff >= 0:
             raise ValueError(f"backoff must be >= 0 seconds, got {self.backoff}")
+        try:
+            url = urllib.parse.urlsplit(self.base_url)
+            url.port  # noqa: B018 (parses the port: 'host:x' fails here)
+        except ValueError as e:
+            raise ValueError(f"base_url {self.base_url!r} is not a URL: {e}") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"base_url must be an http:// or https:// URL with a host, got {self.base_url!r}")
 
 
 class EndpointError(OpenrError):

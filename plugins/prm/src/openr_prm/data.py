@@ -2,7 +2,8 @@
 
 Formats (``format:`` in configs):
 
-- ``openr``: our labellers' ``labels.jsonl`` (prompt, completions, labels, soft_labels, ...).
+- ``openr``: our labellers' ``labels.jsonl`` (prompt, completions, labels, soft_labels, ...), read by
+  :func:`openr_core.stepwise.read_example`, whose field checks every format here shares.
 - ``trl``: TRL's stepwise format (prompt, completions: list of steps, labels: list of bools).
 - ``math-shepherd``: ``input`` with `` ки`` after each step, ``label`` with ``+``/``-`` there.
 - ``prm800k``: raw PRM800K records (question, label.steps[].completions[].rating, chosen_completion).
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Literal, get_args
 
 from openr_core.errors import DataError
 from openr_core.jsonl import iter_records
+from openr_core.stepwise import (build_example, check_id, check_labels, check_steps, check_text, describe, need,
+                                  read_example)
 from openr_core.types import LabelledExample
 
-FORMATS = ("openr", "trl", "math-shepherd", "prm800k", "processbench")
+Format = Literal["openr", "trl", "math-shepherd", "prm800k", "processbench"]  # `format:` in configs
+FORMATS = get_args(Format)
 HUB = "hub:"  # ``hub:<dataset>/<split>``, e.g. ``hub:Qwen/ProcessBench/gsm8k``
 
 
@@ -46,88 +50,17 @@ def iter_data(path: str | Path):
     return iter_records(path)
 
 
-# --- field checks: a record of the wrong shape is one line naming the file, line and field --------
-
-def _need(record: dict, fields: tuple[str, ...], where: str) -> None:
-    missing = [f for f in fields if f not in record]
-    if missing:
-        raise DataError(f"{where}: missing field '{missing[0]}'")
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-def _text(value: Any, where: str, name: str) -> str:
-    if not isinstance(value, str):
-        raise DataError(f"{where}: field '{name}' must be a string, got {_describe(value)}")
-    return value
-
-
-def _steps(value: Any, where: str, name: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise DataError(f"{where}: field '{name}' must be a non-empty list of step strings, got {_describe(value)}")
-    for i, step in enumerate(value):
-        _text(step, where, f"{name}[{i}]")
-    return value
-
-
-def _label(value: Any, where: str, name: str, soft: bool = False) -> float:
-    """A step label: true/false, or 0/1 (with ``soft``, any number in [0, 1])."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)) and (value in (0, 1) or (soft and 0 <= value <= 1)):
-        return float(value)
-    allowed = "true/false or a number in [0, 1]" if soft else "true/false (or 0/1)"
-    raise DataError(f"{where}: field '{name}' must be {allowed}, got {_describe(value)}")
-
-
-def _labels(value: Any, where: str, name: str, soft: bool = False) -> list[float]:
-    if not isinstance(value, list):
-        raise DataError(f"{where}: field '{name}' must be a list of step labels, got {_describe(value)}")
-    return [_label(x, where, f"{name}[{i}]", soft) for i, x in enumerate(value)]
-
-
-def _optional_id(value: Any, where: str, name: str) -> str | None:
-    if value is None or (isinstance(value, str) and value):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise DataError(f"{where}: field '{name}' must be a string id, got {_describe(value)}")
-
-
-def _example(where: str, prompt, steps, labels, soft=None, problem_id=None, meta=None) -> LabelledExample:
-    try:
-        return LabelledExample(prompt, steps, labels, soft, problem_id, meta or {})
-    except ValueError as e:
-        raise DataError(f"{where}: {e}") from None
-
-
-def from_openr(r: dict, where: str) -> LabelledExample:
-    _need(r, ("prompt", "completions", "labels"), where)
-    soft = r.get("soft_labels")
-    if soft is not None:
-        soft = _labels(soft, where, "soft_labels", soft=True)
-    meta = r.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise DataError(f"{where}: field 'meta' must be an object, got {_describe(meta)}")
-    labels = [x == 1.0 for x in _labels(r["labels"], where, "labels")]
-    return _example(where, _text(r["prompt"], where, "prompt"), _steps(r["completions"], where, "completions"),
-                    labels, soft, _optional_id(r.get("problem_id"), where, "problem_id"), meta)
-
-
 def from_trl(r: dict, where: str) -> LabelledExample:
-    _need(r, ("prompt", "completions", "labels"), where)
-    values = _labels(r["labels"], where, "labels", soft=True)
+    need(r, ("prompt", "completions", "labels"), where)
+    values = check_labels(r["labels"], where, "labels", soft=True)
     soft = values if any(v not in (0.0, 1.0) for v in values) else None
-    return _example(where, _text(r["prompt"], where, "prompt"), _steps(r["completions"], where, "completions"),
+    return build_example(where, check_text(r["prompt"], where, "prompt"), check_steps(r["completions"], where, "completions"),
                     [bool(round(v)) for v in values], soft)
 
 
 def from_math_shepherd(r: dict, where: str, tag: str = "ки") -> LabelledExample:
-    _need(r, ("input", "label"), where)
-    text, label = _text(r["input"], where, "input"), _text(r["label"], where, "label")
+    need(r, ("input", "label"), where)
+    text, label = check_text(r["input"], where, "input"), check_text(r["label"], where, "label")
     pieces = text.split(tag)
     if len(pieces) < 2:
         raise DataError(f"{where}: no step tag '{tag}' in input")
@@ -144,37 +77,37 @@ def from_math_shepherd(r: dict, where: str, tag: str = "ки") -> LabelledExampl
     m = re.search(r"Step 1:", first)
     prompt, step1 = (first[: m.start()], first[m.start():]) if m else ("", first)
     steps = [s.strip() for s in [step1, *pieces[1:-1]]]
-    return _example(where, prompt.strip(), steps, labels, None, None, {"task": r.get("task")})
+    return build_example(where, prompt.strip(), steps, labels, None, None, {"task": r.get("task")})
 
 
 def from_prm800k(r: dict, where: str, neutral_is_good: bool = True) -> LabelledExample:
-    _need(r, ("question", "label"), where)
+    need(r, ("question", "label"), where)
     label = r["label"]
     if not isinstance(label, dict) or not isinstance(label.get("steps", []), list):
-        raise DataError(f"{where}: field 'label' must be an object with a 'steps' list, got {_describe(label)}")
+        raise DataError(f"{where}: field 'label' must be an object with a 'steps' list, got {describe(label)}")
     steps, labels = [], []
     for k, step in enumerate(label.get("steps", [])):
         field = f"label.steps[{k}]"
         if not isinstance(step, dict):
-            raise DataError(f"{where}: field '{field}' must be an object, got {_describe(step)}")
+            raise DataError(f"{where}: field '{field}' must be an object, got {describe(step)}")
         chosen = step.get("chosen_completion")
         completions = step.get("completions") or []
         if not isinstance(completions, list) or not all(isinstance(c, dict) for c in completions):
             raise DataError(f"{where}: field '{field}.completions' must be a list of objects")
         if chosen is not None and not (isinstance(chosen, int) and not isinstance(chosen, bool)):
-            raise DataError(f"{where}: field '{field}.chosen_completion' must be an integer or null, got {_describe(chosen)}")
+            raise DataError(f"{where}: field '{field}.chosen_completion' must be an integer or null, got {describe(chosen)}")
         for i, c in enumerate(completions):
-            _text(c.get("text"), where, f"{field}.completions[{i}].text")
+            check_text(c.get("text"), where, f"{field}.completions[{i}].text")
             rating = c.get("rating")
             if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float))):
                 raise DataError(f"{where}: field '{field}.completions[{i}].rating' must be -1, 0, 1 or null, "
-                                f"got {_describe(rating)}")
+                                f"got {describe(rating)}")
         human = step.get("human_completion")
         if chosen is not None and 0 <= chosen < len(completions):
             picked = completions[chosen]
         elif human:
             text = human.get("text") if isinstance(human, dict) else human
-            picked = {"text": _text(text, where, f"{field}.human_completion"), "rating": 1}
+            picked = {"text": check_text(text, where, f"{field}.human_completion"), "rating": 1}
         elif completions:
             picked = min(completions, key=lambda c: c.get("rating") if c.get("rating") is not None else 1)
         else:
@@ -192,24 +125,24 @@ def from_prm800k(r: dict, where: str, neutral_is_good: bool = True) -> LabelledE
         field = "question.problem"
     else:
         field = "question"
-    return _example(where, _text(question, where, field), steps, labels, None, None,
+    return build_example(where, check_text(question, where, field), steps, labels, None, None,
                     {"finish_reason": label.get("finish_reason")})
 
 
 def from_processbench(r: dict, where: str) -> LabelledExample:
-    _need(r, ("problem", "steps", "label"), where)
-    steps = _steps(r["steps"], where, "steps")
+    need(r, ("problem", "steps", "label"), where)
+    steps = check_steps(r["steps"], where, "steps")
     first = r["label"]
     if isinstance(first, bool) or not isinstance(first, int) or not -1 <= first < len(steps):
         raise DataError(f"{where}: field 'label' must be -1 (no error) or a step index below {len(steps)}, "
-                        f"got {_describe(first)}")
+                        f"got {describe(first)}")
     labels = [first == -1 or i < first for i in range(len(steps))]
-    return _example(where, _text(r["problem"], where, "problem"), steps, labels, None,
-                    _optional_id(r.get("id"), where, "id"),
+    return build_example(where, check_text(r["problem"], where, "problem"), steps, labels, None,
+                    check_id(r.get("id"), where, "id"),
                     {"first_error": first, "final_answer_correct": r.get("final_answer_correct")})
 
 
-READERS = {"openr": from_openr, "trl": from_trl, "math-shepherd": from_math_shepherd,
+READERS = {"openr": read_example, "trl": from_trl, "math-shepherd": from_math_shepherd,
            "prm800k": from_prm800k, "processbench": from_processbench}
 
 
@@ -217,4 +150,6 @@ def load_stepwise(path: str | Path, format: str = "openr", limit: int | None = N
     if format not in READERS:
         raise DataError(f"{path}: unknown format '{format}'; formats: {', '.join(FORMATS)}")
     records = list(iter_data(path))[:limit]
+    if not records:  # an evaluation or training set of nothing would "succeed" having done nothing
+        raise DataError(f"{path}: no records (an empty data file)")
     return [READERS[format](record, where) for where, record in records]

@@ -24,7 +24,7 @@ from openr_core.labelling import label_problems, read_labels
 from openr_core.runs import Run
 from openr_core.types import LabelledExample, Problem, ScoreRequest
 from openr_prm import metrics
-from openr_prm.data import load_stepwise
+from openr_prm.data import Format, load_stepwise
 
 
 @attrs.frozen(kw_only=True)
@@ -33,7 +33,7 @@ class EvalPRMJob(BatchJobConfig):
 
     reward_model: Any = component("reward_model")
     data: list[str] = attrs.field(factory=list)
-    format: str = "processbench"
+    format: Format = "processbench"
     limit: int | None = count(None)
     task: Any = component("task", optional=True)
     generator: Any = component("generator", optional=True)

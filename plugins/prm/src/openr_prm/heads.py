@@ -14,10 +14,9 @@ import attrs
 import torch
 
 from openr_core.errors import ConfigError, DataError
-from openr_core.paths import resolve_location
 from openr_core.types import LabelledExample, ScoreRequest
 from openr_prm.layout import Layout, build_layout, build_piecewise_layout, build_turns_layout, chat_frame, fill
-from openr_transformers.loading import load_causal_lm, load_tokenizer, pick_device, pick_dtype
+from openr_transformers.loading import load_causal_lm, load_pretrained, load_tokenizer, pick_device, pick_dtype
 
 
 def label_id(tokenizer, label: str) -> int:
@@ -54,10 +53,7 @@ def load_checked(auto_class, config, allowed_unused: tuple[str, ...] = (), new_h
     ``new_head`` (training from a base model): the head may be missing, and the LM head unused."""
     device = pick_device(config.device)
     kwargs = {"dtype": pick_dtype(config.dtype, device), "trust_remote_code": config.trust_remote_code, **kwargs}
-    try:
-        model, info = auto_class.from_pretrained(resolve_location(config.model), output_loading_info=True, **kwargs)
-    except (OSError, ValueError) as e:
-        raise DataError(f"model '{config.model}': cannot load: {str(e).splitlines()[0]}") from None
+    model, info = load_pretrained(auto_class, config.model, output_loading_info=True, **kwargs)
     missing = sorted(info.get("missing_keys") or ())
     if new_head:
         trunk = getattr(model, "base_model_prefix", "") + "."

@@ -44,7 +44,7 @@ class CommonConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     trust_remote_code: bool = False
-    threads: int | None = None
+    threads: int | None = count(None)
 
 
 @attrs.frozen

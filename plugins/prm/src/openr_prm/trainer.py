@@ -12,7 +12,8 @@ from typing import Literal
 import attrs
 
 from openr_core import Trainer
-from openr_core.config import count
+from openr_core.config import count, number
+from openr_prm.data import Format
 from openr_transformers.training import TrainingConfig
 
 
@@ -65,7 +66,7 @@ class PRMTrainerConfig(TrainingConfig):
     reference: str | None = None
     data: tuple[str, ...] = ()
     dev_data: tuple[str, ...] = ()
-    format: str = "openr"
+    format: Format = "openr"
     split: str = "train"
     problems: int = count(2000)
     dev_split: str = "dev"
@@ -81,24 +82,24 @@ class PRMTrainerConfig(TrainingConfig):
     bad_token: str = "-"
     separator: str = "<extra_0>"
     beta: float = 0.05
-    extra_layers: int = 0
-    base_lr: float | None = None
+    extra_layers: int = count(0, minimum=0)
+    base_lr: float | None = number(None, above=0)
     tag_init: str | None = None
     route_token: str | None = None
     route_offset: int = 2
     route_scale: float = 12.0
     route_gain: float = 1.0
-    route_lr: float | None = None
+    route_lr: float | None = number(None, minimum=0)
     aux_weight: float = 0.0
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
     augment_delta_start: int | None = None
     augment_delta_end: int | None = None
     augment_labels: Literal["verifier", "labeler"] = "verifier"
-    augment_pool: int = 4000
+    augment_pool: int = count(4000)
     max_length: int = count(4096)
     # shared fields (TrainingConfig) with the PRM trainer's own defaults
-    lr: float = 1e-3
+    lr: float = number(1e-3, above=0)
     warmup_steps: int = count(20, minimum=0)
     log_every: int = count(20)
     eval_every: int = count(100, minimum=0)

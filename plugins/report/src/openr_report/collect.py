@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from openr_core.errors import ConfigError, DataError
+from openr_core.jsonl import iter_lines, read_bytes
 
 MAX_EXAMPLES = 200  # label examples shown
 MAX_POSITION = 10  # first-error positions at or past this share one confusion row/column
@@ -26,17 +27,10 @@ X_KEYS = ("update", "step", "rollouts", "epoch")
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSONL file; a last line without its newline (a run mid-write) is skipped."""
-    raw = path.read_text(encoding="utf-8", errors="replace")
-    *lines, tail = raw.split("\n")
-    records = []
-    for line_no, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {line_no} is not valid JSON: {e.msg}") from None
-    return records
+    """The records of a JSONL file (the one reader, ``openr_core.jsonl``); a last line without its
+    newline (a run mid-write) is skipped."""
+    raw = read_bytes(path)
+    return [record for _, record in iter_lines(raw[: raw.rfind(b"\n") + 1], path)]
 
 
 def read_json(path: Path) -> Any:

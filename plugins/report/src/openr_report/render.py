@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from openr_core.runs import write_atomically
 from openr_report.collect import collect
 
 
@@ -42,7 +42,5 @@ def write_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report.html`` (atomically) and return its path."""
     html = render(collect(run_dir))
     path = Path(run_dir) / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, html)  # a read-only or full disk: one line
     return path

@@ -49,11 +49,9 @@ def load_value_model(location: str, dtype: str, *, fresh_head: bool):
     a fresh head starts at zero so the first values are 0 rather than noise."""
     from transformers import AutoModelForTokenClassification
 
-    from openr_core.paths import resolve_location
-    from openr_transformers.loading import DTYPES
+    from openr_transformers.loading import DTYPES, load_pretrained
 
-    model = AutoModelForTokenClassification.from_pretrained(resolve_location(location), num_labels=1,
-                                                            dtype=DTYPES[dtype])
+    model = load_pretrained(AutoModelForTokenClassification, location, "value model", num_labels=1, dtype=DTYPES[dtype])
     head = getattr(model, "score", None) or getattr(model, "classifier", None)
     if fresh_head and head is not None:
         torch.nn.init.zeros_(head.weight)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from openr_core.config import count
+from openr_core.config import count, number
 from openr_core.errors import ConfigError
 from openr_transformers.training import TrainingConfig
 
@@ -32,12 +32,12 @@ class RLConfig(TrainingConfig):
     model: str
     reference: str | None = None
     task_split: str = "train"
-    problems: int | None = None
+    problems: int | None = count(None)
     updates: int = count(200)
     prompts_per_update: int = count(32)
     group_size: int = count(8)
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = number(1.0, above=0)
+    top_p: float = number(1.0, above=0, maximum=1)
     max_tokens: int = count(96)
     epochs: int = count(1)
     minibatches: int = count(1)
@@ -45,8 +45,8 @@ class RLConfig(TrainingConfig):
     kl_coef: float = 0.0
     loss_aggregation: Literal["token-mean", "sequence-mean"] = "token-mean"
     eval_split: str = "test"
-    eval_problems: int = 500
-    eval_max_tokens: int = 96
+    eval_problems: int = count(500)
+    eval_max_tokens: int = count(96)
     generation_batch_size: int = count(1024)
     rollout_generator: dict | None = None
     # shared fields (TrainingConfig) with the RL trainers' own defaults

@@ -14,7 +14,7 @@ from typing import Literal
 import attrs
 
 from openr_core import Budget, GenerationRequest, Problem, SamplingParams, ScoreRequest, Solution, Task
-from openr_core.config import count
+from openr_core.config import count, number
 from openr_core.evaluation import vote
 from openr_search import record
 
@@ -25,8 +25,8 @@ class SearchConfig:
     round for tree methods, tokens of n solutions for MCTS), the same for every method."""
 
     n: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = number(1.0, minimum=0)
+    top_p: float = number(1.0, above=0, maximum=1)
     max_tokens: int = count(256)
     step_max_tokens: int = count(64)
     max_steps: int = count(16)

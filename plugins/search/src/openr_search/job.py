@@ -30,7 +30,7 @@ class SearchJob(BatchJobConfig):
     task: Any = component("task")
     generator: Any = component("generator")
     reward_model: Any = component("reward_model", optional=True)
-    searchers: list = component("searcher", many=True)
+    searchers: list = component("searcher", many=True, minimum=1)
     split: str = "test"
     limit: int | None = count(None)
     batch_size: int = count(100)

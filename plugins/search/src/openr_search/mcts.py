@@ -25,6 +25,7 @@ from typing import Literal
 import attrs
 
 from openr_core import SearchResult, Searcher, Solution
+from openr_core.config import number
 from openr_search.common import Path, Round, SearchConfig
 
 
@@ -35,7 +36,7 @@ class MCTSConfig(SearchConfig):
     expansions: int = 4
     widen_below: float | None = 0.5
     max_expansions: int = 4
-    c_puct: float = 1.0
+    c_puct: float = number(1.0, minimum=0)
     prior: Literal["uniform", "policy"] = "uniform"
     final: Literal["visits", "value"] = "visits"
     max_simulations: int = 64

@@ -28,6 +28,7 @@ from typing import Literal
 import attrs
 
 from openr_core import SearchResult, Searcher
+from openr_core.config import number
 from openr_search.common import Path, Round, SearchConfig, node_seed
 from openr_search.tree import _finish
 
@@ -37,10 +38,10 @@ class ParticleConfig(SearchConfig):
     """``n`` particles (full-solution equivalents); see the module docstring."""
 
     reducer: Literal["min", "last", "mean", "product"] = "last"
-    softmax_temperature: float = 1.0
+    softmax_temperature: float = number(1.0, above=0)
     weight: Literal["logit", "score"] = "logit"
     resample: Literal["always", "ess"] = "always"
-    ess_threshold: float = 0.5
+    ess_threshold: float = number(0.5, minimum=0, maximum=1)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()

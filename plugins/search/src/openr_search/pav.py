@@ -25,6 +25,7 @@ import math
 
 import attrs
 
+from openr_core.config import number
 from openr_search.common import BuildsOwn, Path, Round, check_section
 from openr_search.tree import Beam, BeamConfig
 
@@ -33,10 +34,10 @@ from openr_search.tree import Beam, BeamConfig
 class PAVConfig(BeamConfig):
     """Beam fields plus ``alpha``, ``rollouts``, ``prover``, ``prover_temperature``, ``value_model``."""
 
-    alpha: float = 1.0
+    alpha: float = number(1.0, minimum=0)
     rollouts: int = 1
     prover: dict | None = None
-    prover_temperature: float = 1.0
+    prover_temperature: float = number(1.0, minimum=0)
     value_model: dict | None = None
 
     def __attrs_post_init__(self):

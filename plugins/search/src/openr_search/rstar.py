@@ -26,6 +26,7 @@ from typing import Literal
 import attrs
 
 from openr_core import SearchResult, Searcher
+from openr_core.config import number
 from openr_search.common import BuildsOwn, Path, Round, check_section, choose, node_seed
 from openr_search.mcts import MCTS, MCTSConfig
 
@@ -37,7 +38,7 @@ class RStarConfig(MCTSConfig):
     selection: Literal["max", "majority", "weighted"] = "majority"
     checks: int = 4
     check_samples: int = 1
-    check_temperature: float = 0.0
+    check_temperature: float = number(0.0, minimum=0)
     cut_low: float = 0.2
     cut_high: float = 0.8
     agree: float = 0.5

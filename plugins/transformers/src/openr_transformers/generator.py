@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 
 from openr_core import GenerationRequest, GenerationResult, Generator
+from openr_core.config import count
 
 
 @attrs.frozen
@@ -32,7 +33,7 @@ class TransformersGeneratorConfig:
     prefix_reuse: bool = True
     kv_cache_mb: float = 1024
     trust_remote_code: bool = False
-    threads: int | None = None
+    threads: int | None = count(None)
 
     def __attrs_post_init__(self):
         if self.batch_size < 1:

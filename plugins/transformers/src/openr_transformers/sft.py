@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 from openr_core import Trainer
-from openr_core.config import count
+from openr_core.config import count, number
 from openr_transformers.training import TrainingConfig
 
 
@@ -36,7 +36,7 @@ class SFTConfig(TrainingConfig):
     eval_split: str = "dev"
     eval_problems: int = count(200)
     # shared fields with SFT's own defaults
-    lr: float = 3e-3
+    lr: float = number(3e-3, above=0)
     warmup_steps: int = count(20, minimum=0)
     log_every: int = count(20)
     save_every: int = count(200, minimum=0)

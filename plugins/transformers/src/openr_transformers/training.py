@@ -28,7 +28,7 @@ from typing import Literal
 
 import attrs
 
-from openr_core.config import count
+from openr_core.config import count, number
 
 STATE = "trainer_state.pt"
 
@@ -44,29 +44,22 @@ class TrainingConfig:
     checkpoint every ``save_every`` (0: none), an evaluation every ``eval_every`` (0: none).
     """
 
-    lr: float = 1e-4
+    lr: float = number(1e-4, above=0)
     schedule: Literal["linear", "cosine", "constant"] = "linear"
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = number(0.1, minimum=0, maximum=1)
     warmup_steps: int = count(0, minimum=0)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: float = number(0.0, minimum=0)
+    max_grad_norm: float = number(1.0, minimum=0)  # 0: no clipping
     log_every: int = count(1)
     eval_every: int = count(0, minimum=0)
     save_every: int = count(0, minimum=0)
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = count(None)
 
     def __attrs_post_init__(self):
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        for name in ("weight_decay", "max_grad_norm"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        """Each field checks itself (``count``/``number``); trainers add their cross-field checks here."""
+
 
 
 # --- learning-rate schedule -------------------------------------------------------------------

@@ -110,6 +110,11 @@ def engine_kwargs(config: EngineConfig, on_cpu: bool, **extra: Any) -> dict[str,
 def start_engine(config: EngineConfig, **extra: Any):
     """A ``vllm.LLM`` for ``config``. The engine runs worker processes: call this under a
     ``if __name__ == "__main__":`` guard in scripts (the ``openr`` CLI and pytest are fine)."""
+    from openr_core.paths import check_local_folder, check_model_folder
+
+    check_model_folder(config.model)  # vLLM's own errors for these are worker tracebacks
+    if config.tokenizer:
+        check_local_folder(config.tokenizer, "tokenizer")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     vllm = import_vllm()
     from vllm.platforms import current_platform

@@ -75,10 +75,14 @@ def _sequence_classification(config: VLLMRewardConfig) -> str:
     """``XForCausalLM`` -> ``XForSequenceClassification``: the class vLLM converts the LM head into."""
     from transformers import AutoConfig
 
-    from openr_core.paths import resolve_location
+    from openr_core.paths import check_model_folder, resolve_location
 
-    hf = AutoConfig.from_pretrained(resolve_location(config.model), revision=config.revision,
-                                    trust_remote_code=config.trust_remote_code)
+    check_model_folder(config.model)
+    try:
+        hf = AutoConfig.from_pretrained(resolve_location(config.model), revision=config.revision,
+                                        trust_remote_code=config.trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise EngineError(f"vllm-prm: cannot read the config of '{config.model}': {str(e).splitlines()[0]}") from None
     causal = [a for a in (hf.architectures or []) if a.endswith("ForCausalLM")]
     if not causal:
         raise EngineError(f"vllm-prm: format lm-head needs a *ForCausalLM checkpoint, '{config.model}' is "
