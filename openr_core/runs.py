@@ -163,7 +163,11 @@ class FolderLock:
 
     @classmethod
     def take(cls, folder: Path) -> FolderLock | None:
-        """The lock on ``folder``; None when it is not a folder (yet) or locks are unsupported."""
+        """The lock on ``folder``; None when it is not a folder (yet) or locks are unsupported, and
+        in the processes of a multi-process job (torchrun, ``accelerate launch``) other than rank 0,
+        which writes for them all and holds the lock."""
+        if os.environ.get("RANK", "0").strip() not in ("", "0"):
+            return None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows

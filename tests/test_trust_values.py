@@ -286,6 +286,19 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_deletes_nothing(tmp_path
     assert [r["id"] for r in JsonlResults(out / "results.jsonl")] == ["p0", "p1"]
 
 
+def test_the_ranks_of_one_multi_process_job_share_rank_0s_lock(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setenv("RANK", "0")
+    main = Run.start(JobConfig(job="x"), out)
+    monkeypatch.setenv("RANK", "1")  # torchrun / accelerate launch: the other rank of the same job
+    other = Run.start(JobConfig(job="x"), out)
+    other.close()
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ConfigError, match="another openr process is writing into this folder"):
+        Run.start(JobConfig(job="x"), out)
+    main.close()
+
+
 def test_two_processes_into_one_folder_write_each_record_once(tmp_path):
     import subprocess
     import sys
