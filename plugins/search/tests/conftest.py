@@ -76,3 +76,23 @@ import pytest
 @pytest.fixture
 def toy():
     return types.SimpleNamespace(Generator=ScriptedGenerator, RM=ScriptedRM, task=ToyTask(), P=ToyTask().load("test", 1))
+
+
+@pytest.fixture
+def run_search():
+    """``run_search(tmp_path, config, out, **changes)``: ``openr run`` of search ``config`` (with
+    ``changes`` on top) into ``out``; asserts success and returns the printed output."""
+    import json
+
+    from click.testing import CliRunner
+
+    from openr_core.cli import cli
+
+    def run(tmp_path, config, out, **changes):
+        path = tmp_path / "search.yaml"
+        path.write_text(json.dumps({**config, **changes}))
+        result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run

@@ -1,9 +1,7 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from openr_core.cli import cli
 
 CONFIG = {
     "job": "search", "split": "test", "limit": 6, "batch_size": 4,
@@ -15,17 +13,9 @@ CONFIG = {
 }
 
 
-def run(tmp_path, out, **changes):
-    path = tmp_path / "search.yaml"
-    path.write_text(json.dumps({**CONFIG, **changes}))
-    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def test_search_job_writes_results_summary_plot_and_resumes(tmp_path):
+def test_search_job_writes_results_summary_plot_and_resumes(tmp_path, run_search):
     out = tmp_path / "full"
-    table = run(tmp_path, out)
+    table = run_search(tmp_path, CONFIG, out)
     assert "beam@4" in table and "mcts@4" in table
     summary = json.loads((out / "summary.json").read_text())
     assert [r["searcher"] for r in summary["searchers"]] == ["greedy", "best-of-n@4", "beam@4", "mcts@4"]
@@ -35,13 +25,13 @@ def test_search_job_writes_results_summary_plot_and_resumes(tmp_path):
     assert greedy["generator_calls_per_problem"] == 1 and greedy["prm_tokens_per_problem"] == 0
     # interrupted run: half of beam's records and a line cut short by the kill
     killed = tmp_path / "killed"
-    run(tmp_path, killed)
+    run_search(tmp_path, CONFIG, killed)
     beam = killed / "results" / "beam@4.jsonl"
     lines = beam.read_text().splitlines(keepends=True)
     beam.write_text("".join(lines[:3]) + lines[3][:20])
     for later in ("mcts@4.jsonl",):
         (killed / "results" / later).unlink()
-    run(tmp_path, killed)
+    run_search(tmp_path, CONFIG, killed)
     for name in ("greedy", "best-of-n@4", "beam@4", "mcts@4"):
         def rows(folder):
             return [{k: v for k, v in json.loads(l).items() if k != "seconds"}
@@ -50,9 +40,9 @@ def test_search_job_writes_results_summary_plot_and_resumes(tmp_path):
         assert len(rows(killed)) == 6
 
 
-def test_batched_and_one_problem_at_a_time_give_identical_answers(tmp_path):
-    run(tmp_path, tmp_path / "batched", batch_size=6)
-    run(tmp_path, tmp_path / "single", batch_size=1)
+def test_batched_and_one_problem_at_a_time_give_identical_answers(tmp_path, run_search):
+    run_search(tmp_path, CONFIG, tmp_path / "batched", batch_size=6)
+    run_search(tmp_path, CONFIG, tmp_path / "single", batch_size=1)
     for name in ("best-of-n@4", "beam@4", "mcts@4"):
         a = [json.loads(l)["answer"] for l in (tmp_path / "batched" / "results" / f"{name}.jsonl").read_text().splitlines()]
         b = [json.loads(l)["answer"] for l in (tmp_path / "single" / "results" / f"{name}.jsonl").read_text().splitlines()]

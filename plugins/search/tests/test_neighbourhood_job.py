@@ -2,9 +2,7 @@
 
 import json
 
-from click.testing import CliRunner
 
-from openr_core.cli import cli
 
 POLICY = "pkg:openr_arith/models/policy"
 CONFIG = {
@@ -24,17 +22,9 @@ CONFIG = {
 NAMES = ["particle-filter@4", "particle-gibbs@4", "rstar@6", "pav-beam@2", "compute-optimal@4"]
 
 
-def run(tmp_path, out, **changes):
-    path = tmp_path / "search.yaml"
-    path.write_text(json.dumps({**CONFIG, **changes}))
-    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def test_neighbourhood_searchers_answer_the_same_batched_and_one_at_a_time(tmp_path):
-    run(tmp_path, tmp_path / "batched", batch_size=4)
-    run(tmp_path, tmp_path / "single", batch_size=1)
+def test_neighbourhood_searchers_answer_the_same_batched_and_one_at_a_time(tmp_path, run_search):
+    run_search(tmp_path, CONFIG, tmp_path / "batched", batch_size=4)
+    run_search(tmp_path, CONFIG, tmp_path / "single", batch_size=1)
     for name in NAMES:
         def rows(folder):
             return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
