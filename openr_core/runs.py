@@ -86,6 +86,9 @@ class Run:
         resolved = unstructure(config)
         resolved.pop("output_dir", None)
         config_path = output_dir / CONFIG_FILE
+        if is_secondary_rank():  # rank 0 of this multi-process job checks, claims and writes the folder
+            seed_everything(getattr(config, "seed", 0))
+            return cls(config, output_dir)
         lock = FolderLock.take(output_dir)  # before --fresh deletes anything another run is writing
         try:
             if fresh:
@@ -166,7 +169,7 @@ class FolderLock:
         """The lock on ``folder``; None when it is not a folder (yet) or locks are unsupported, and
         in the processes of a multi-process job (torchrun, ``accelerate launch``) other than rank 0,
         which writes for them all and holds the lock."""
-        if os.environ.get("RANK", "0").strip() not in ("", "0"):
+        if is_secondary_rank():
             return None
         try:
             import fcntl
@@ -191,10 +194,17 @@ class FolderLock:
         self._finalizer()
 
 
+def is_secondary_rank() -> bool:
+    """True in the processes of a multi-process job (torchrun, ``accelerate launch``) other than
+    rank 0, which alone checks, claims, locks and writes the run folder for them all."""
+    return os.environ.get("RANK", "0").strip() not in ("", "0")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` whole or not at all; a failed write is one OutputError line
-    and leaves the old file (and no temporary file) behind."""
-    tmp = path.with_name(path.name + ".tmp")
+    and leaves the old file (and no temporary file) behind. The temporary file is this process's
+    own, so two processes replacing the same file never take each other's."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

@@ -189,6 +189,17 @@ class Session:
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
 
+    def end(self) -> None:
+        """After the last collective: wait for every process, then take the process group down.
+        Left to interpreter exit, gloo's worker threads can still be running when the process
+        group is destroyed, and the process aborts ("terminate called without an active
+        exception") after its work is done."""
+        import torch.distributed as dist
+
+        self.barrier()
+        if self.world > 1 and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
     @property
     def sharded(self) -> str | None:
         """``deepspeed`` or ``fsdp`` when accelerate shards the parameters or optimiser state."""
@@ -379,5 +390,5 @@ def save_final(session: Session, out: Path, write: Callable[[Path], None]) -> st
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    session.barrier()
+    session.end()
     return str(final)
