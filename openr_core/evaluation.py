@@ -111,7 +111,7 @@ def run_evaluate(config: EvaluateJob, run: Run) -> dict:
     todo = [p for p in problems if p.id not in results]
     for_each_batch(run, chunks(todo, config.batch_size), evaluate_batch, results.append,
                    label="evaluate", total=len(problems))
-    summary = summarize(list(results), config.n, task.same_answer)
+    summary = summarize([results.get(p.id) for p in problems], config.n, task.same_answer)
     run.write_json("summary.json", summary)
     click.echo(format_summary(summary))
     return summary

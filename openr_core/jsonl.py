@@ -20,6 +20,26 @@ _BOM = b"\xef\xbb\xbf"
 _LIST_KEYS = ("data", "rows", "examples", "problems")  # {"data": [...]}-style JSON files
 
 
+def dumps(value: Any, **options) -> str:
+    """``value`` as strict JSON: NaN and infinities, which ``json`` would write as the invalid
+    tokens ``NaN``/``Infinity`` that other tools refuse, are written as ``null``."""
+    options.setdefault("default", str)
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes; a missing or unreadable file is one DataError line."""
     try:

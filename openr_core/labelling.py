@@ -86,7 +86,8 @@ def run_label(config: LabelJob, run: Run) -> None:
     """Label solutions of a task split; writes labels.jsonl (resumable) and a summary."""
     problems = run.task.load(config.split, config.limit)
     labels = label_problems(run, problems, config.batch_size)
-    examples = read_labels(labels)
+    ids = {p.id for p in problems}  # a run resumed with a smaller limit summarises its own problems
+    examples = [e for e in read_labels(labels) if e.problem_id is None or e.problem_id in ids]
     steps = sum(len(e.labels) for e in examples)
     summary = {"problems": len(problems), "examples": len(examples), "steps": steps,
                "good_steps": sum(sum(e.labels) for e in examples),

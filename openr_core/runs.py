@@ -27,11 +27,14 @@ from typing import Any
 
 from openr_core.config import ComponentSpec, dump_yaml, read_yaml, unstructure
 from openr_core.errors import ConfigError, DataError, OutputError
-from openr_core.jsonl import iter_lines, read_bytes
+from openr_core.jsonl import dumps, iter_lines, read_bytes
 
 CONFIG_FILE = "config.yaml"
 MARKER_FILE = ".openr-run"
-NOT_COMPARED = ("launcher",)  # where the batches run does not change the results: resume on any launcher
+# Top-level keys a resumed run may change: where the batches run (results are the same on any
+# launcher), and how many problems it takes (results are per problem and the summary is over the
+# problems of this run, so a larger limit extends a run and a smaller one summarises its head).
+NOT_COMPARED = ("launcher", "limit")
 
 
 def seed_everything(seed: int) -> None:
@@ -143,7 +146,7 @@ class Run:
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.output_dir / name
-        write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
+        write_atomically(path, dumps(data, indent=2) + "\n")
         return path
 
     def close(self) -> None:
@@ -348,7 +351,7 @@ class JsonlResults:
         fresh = list(new.values())
         if not fresh:
             return
-        text = "".join(json.dumps(r, default=str) + "\n" for r in fresh)
+        text = "".join(dumps(r) + "\n" for r in fresh)
         size = self.path.stat().st_size if self.path.exists() else 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ def check_steps(value: Any, where: str, name: str) -> list[str]:
     if not isinstance(value, list) or not value:
         raise DataError(f"{where}: field '{name}' must be a non-empty list of step strings, got {describe(value)}")
     for i, step in enumerate(value):
-        check_text(step, where, f"{name}[{i}]")
+        if not check_text(step, where, f"{name}[{i}]").strip():
+            raise DataError(f"{where}: field '{name}[{i}]' is an empty step (a step must hold text to be scored)")
     return value
 
 

@@ -156,3 +156,22 @@ def test_default_output_folder_is_runs_slash_config_name(plugins, invoke, write_
     path = write_config(f"job: evaluate\ntask: tiny\ngenerator: echo\noutput_dir: {tmp_path / 'chosen'}\n", "other.yaml")
     assert invoke("run", path).exit_code == 0
     assert (tmp_path / "chosen" / "summary.json").exists()
+
+
+def test_a_run_resumes_with_another_limit_and_summarises_its_own_problems(plugins, invoke, write_config, tmp_path):
+    """limit 2 -> 4 extends the run (only the 2 new problems are generated); 4 -> 1 summarises 1."""
+    path = write_config("job: evaluate\ntask: tiny\ngenerator: echo\nlimit: 2\n")
+    out = tmp_path / "out"
+    assert invoke("run", path, "-o", str(out)).exit_code == 0
+    first = (out / "results.jsonl").read_text()
+    result = invoke("run", path, "-o", str(out), "--set", "limit=4")
+    assert result.exit_code == 0, result.output
+    text = (out / "results.jsonl").read_text()
+    assert text.startswith(first) and [json.loads(x)["id"] for x in text.splitlines()] == ["p0", "p1", "p2", "p3"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 4 and summary["accuracy"] == 0.5  # echo answers p0, p2 right
+    assert yaml.safe_load((out / CONFIG_FILE).read_text())["limit"] == 4
+    assert invoke("run", path, "-o", str(out), "--set", "limit=1").exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 1 and summary["accuracy"] == 1.0
+    assert (out / "results.jsonl").read_text() == text

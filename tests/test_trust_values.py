@@ -320,3 +320,27 @@ def test_two_processes_into_one_folder_write_each_record_once(tmp_path):
     assert second.returncode != 0 and "another openr process is writing into this folder" in second.stderr
     assert first.wait() == 0
     assert (tmp_path / "out" / "results.jsonl").read_text().count("\n") == 3
+
+
+def test_a_second_rank_writes_nothing_into_the_run_folder(tmp_path, monkeypatch):
+    """torchrun / accelerate: rank 0 claims and writes the folder; another rank racing it for the
+    same marker and config files (it once failed on rank 0's temporary file) writes nothing."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("RANK", "1")
+    Run.start(JobConfig(job="x"), out, fresh=True).close()
+    assert not out.exists()
+
+
+def test_results_never_hold_nan_or_infinity(tmp_path):
+    """NaN/Infinity are not JSON (jq, browsers and pandas' strict readers refuse the file): null."""
+    import json
+
+    results = JsonlResults(tmp_path / "results.jsonl")
+    results.append({"id": "a", "scores": [0.5, float("nan")], "reward": float("inf"), "meta": {"x": float("-inf")}})
+    line = (tmp_path / "results.jsonl").read_text()
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} written")) == {
+        "id": "a", "scores": [0.5, None], "reward": None, "meta": {"x": None}}
+    run = Run.start(JobConfig(job="x"), tmp_path / "out")
+    path = run.write_json("summary.json", {"f1": float("nan"), "n": 3})
+    run.close()
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} written")) == {"f1": None, "n": 3}

@@ -13,10 +13,10 @@ CONFIG = {
 }
 
 
-def run(tmp_path, out):
+def run(tmp_path, out, *options):
     path = tmp_path / "compare.yaml"
     path.write_text(json.dumps(CONFIG))
-    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(out), *options], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     for row in summary["labelers"]:
@@ -37,8 +37,13 @@ def test_label_compare_resumes_after_a_kill_without_duplicating_or_dropping_batc
     (out / "summary.json").unlink()
     assert run(tmp_path, out) == full
     again = (out / "batches.jsonl").read_text().splitlines()
-    assert [json.loads(l)["id"] for l in again] == ["arith-test-0", "arith-test-2"]
+    assert [json.loads(l)["id"] for l in again] == ["arith-test-0..arith-test-1#2", "arith-test-2..arith-test-3#2"]
     assert run(tmp_path, out) == full  # all done: nothing is relabelled, the summary is the same
+    # resumed with another limit, a batch whose problems changed is counted again, never reused
+    part = tmp_path / "part"
+    three = run(tmp_path, part, "--set", "limit=3")
+    assert three["problems"] == 3 and three["solutions"] < full["solutions"]
+    assert run(tmp_path, part) == full
 
 
 def test_label_compare_refuses_to_resume_records_of_other_labeller_names(tmp_path):

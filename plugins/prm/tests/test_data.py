@@ -67,6 +67,8 @@ WRONG_SHAPES = [  # (format, record, the error after "FILE:LINE: ")
     ("openr", {**GOOD, "completions": [], "labels": []}, "field 'completions' must be a non-empty list of step strings"),
     ("trl", {**GOOD, "completions": {"a": "1+1=2"}}, "field 'completions' must be a non-empty list of step strings, got dict"),
     ("openr", {**GOOD, "completions": ["1+1=2", 2]}, "field 'completions[1]' must be a string, got int 2"),
+    ("openr", {**GOOD, "completions": ["1+1=2", " \n"]}, "field 'completions[1]' is an empty step"),
+    ("processbench", {"problem": "p", "steps": ["a", ""], "label": -1}, "field 'steps[1]' is an empty step"),
     ("openr", {**GOOD, "prompt": None}, "field 'prompt' must be a string, got NoneType None"),
     ("trl", {**GOOD, "labels": 1}, "field 'labels' must be a list of step labels, got int 1"),
     ("openr", {**GOOD, "labels": [2, 0]}, "field 'labels[0]' must be true/false (or 0/1), got int 2"),

@@ -104,3 +104,15 @@ def test_trainer_state_is_read_without_running_pickled_code(tmp_path):
     assert not (tmp_path / "ran").exists()
     torch.save({"step": 3, "optimizer": {"state": {0: {"exp_avg": torch.ones(2)}}}}, tmp_path / "trainer_state.pt")
     assert training.read_state(tmp_path)["step"] == 3
+
+
+def test_a_data_record_whose_prompt_is_not_text_is_one_line_not_trained_as_its_repr(tmp_path):
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps({"prompt": "1+1?", "completion": "2"}) + "\n"
+                    + json.dumps({"prompt": {"role": "user"}, "completion": "3"}) + "\n")
+    result = CliRunner().invoke(cli, ["run", str(write_config(tmp_path, data=str(data))), "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert f"{data}: record 1: field 'prompt' must be a string, got dict" in result.output
+    data.write_text(json.dumps({"question": "1+1?"}) + "\n")
+    result = CliRunner().invoke(cli, ["run", str(write_config(tmp_path, data=str(data))), "-o", str(tmp_path / "out2")])
+    assert f"{data}: record 0: missing field 'prompt'" in result.output

@@ -93,7 +93,7 @@ def compare_batch(batch, task, generator, config: CompareJob, seed: int, labeler
             labels = truth_labels(task, p, s)
             if labels is not None:
                 truth[p.id, tuple(s)] = labels
-    record = {"id": batch[0].id, "problems": len(batch), "solutions": len(truth),
+    record = {"id": batch_key(batch), "problems": len(batch), "solutions": len(truth),
               "wrong_solutions": sum(first_error_of(t) >= 0 for t in truth.values()), "labelers": {}}
     for name, labeler in labelers:
         before, t0 = costs(labeler), time.perf_counter()
@@ -112,6 +112,12 @@ def compare_batch(batch, task, generator, config: CompareJob, seed: int, labeler
             a["step_hits"] += sum(x == y for x, y in zip(e.labels, gold))
         record["labelers"][name] = a
     return record
+
+
+def batch_key(batch) -> str:
+    """A batch's record key: its first and last problem and its size, so a run resumed with another
+    ``limit`` or ``batch_size`` recounts a batch whose problems changed instead of reusing it."""
+    return f"{batch[0].id}..{batch[-1].id}#{len(batch)}"
 
 
 def compare_shard(run: Run, batch) -> dict:
@@ -143,9 +149,9 @@ def run_compare(config: CompareJob, run: Run) -> dict:
             raise DataError(f"{done.path}: written for labellers {sorted(record['labelers'])}, this config has "
                             f"{sorted(names)}; use a new output folder")
     batches = chunks(problems, config.batch_size)
-    for_each_batch(run, [b for b in batches if b[0].id not in done], compare_shard, done.append,
+    for_each_batch(run, [b for b in batches if batch_key(b) not in done], compare_shard, done.append,
                    label="label-compare", total=len(problems))
-    records = [done.get(batch[0].id) for batch in batches]
+    records = [done.get(batch_key(batch)) for batch in batches]
     total = {n: {k: sum(r["labelers"][n][k] for r in records) for k in COUNTS} for n in names}
     solutions = sum(r["solutions"] for r in records)
     rows = []

@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from openr_core.errors import ConfigError, DataError
 from openr_core.paths import resolve_location
+from openr_core.stepwise import check_text, need
 from openr_core.tokenizing import encode_prompts
 from openr_transformers.loading import DTYPES, load_causal_lm, load_tokenizer
 from openr_transformers.training import (Checkpoints, Clock, RunLog, Session, batch_indices, dev_accuracy,
@@ -24,9 +25,10 @@ def load_pairs(config, run) -> list[tuple[str, str]]:
         records = read_records(config.data, config.data_split)
         pairs = []
         for i, r in enumerate(records[:limit]):
-            if config.prompt_field not in r or config.completion_field not in r:
-                raise DataError(f"{config.data}: record {i} lacks '{config.prompt_field}' or '{config.completion_field}'")
-            pairs.append((str(r[config.prompt_field]), str(r[config.completion_field])))
+            where = f"{config.data}: record {i}"
+            need(r, (config.prompt_field, config.completion_field), where)
+            pairs.append((check_text(r[config.prompt_field], where, config.prompt_field),
+                          check_text(r[config.completion_field], where, config.completion_field)))
         return pairs
     task = run.task
     if task is None:
