@@ -32,3 +32,6 @@ def test_neighbourhood_searchers_answer_the_same_batched_and_one_at_a_time(tmp_p
         batched = rows(tmp_path / "batched")
         assert len(batched) == 4 and batched == rows(tmp_path / "single"), name
         assert all(r["generated_tokens"] > 0 for r in batched), name
+    # what a searcher says about its choice is kept in the records (compute-optimal: bin, strategy)
+    chosen = [json.loads(line)["meta"] for line in (tmp_path / "batched" / "results" / "compute-optimal@4.jsonl").read_text().splitlines()]
+    assert all(m["bin"] in (0, 1) and m["strategy"] in (0, 1) for m in chosen), chosen  # strategy: its index

@@ -68,7 +68,8 @@ def search_batch(run: Run, batch: list[tuple[int, Problem, bool]]) -> tuple[int,
         records.append({"id": problem.id, "answer": result.answer, "gold": problem.answer, "correct": correct,
                         "pass": any_correct or correct, "candidates": len(result.candidates),
                         **to_dict(result.budget), "seconds": seconds,
-                        "solution": list(result.solution.steps) if result.solution else None})
+                        "solution": list(result.solution.steps) if result.solution else None,
+                        **({"meta": dict(result.meta)} if result.meta else {})})
     trees = [tree_record(task, p, r, recorder.trees[p.id]) for p, r in zip(problems, found)
              if p.id in recorder.trees] if recorded else []
     return index, records, trees
