@@ -18,6 +18,12 @@ def register_labelers(register):
 
 
 @hookimpl
+def register_reward_models(register):
+    register("generative-prm", "openr_label.genprm:GenerativePRM",
+             doc="GenPRM/ThinkPRM: a verifier writes a critique and a verdict per step; score = mean verdict.")
+
+
+@hookimpl
 def register_commands(cli):
     from openr_core.jobs import job_command
     from openr_label.compare import CompareJob, run_compare
