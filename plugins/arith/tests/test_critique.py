@@ -13,11 +13,12 @@ PROBLEM = P.ArithProblem(3, (("+", 4), ("*", 2), ("-", 1)), "q")
 
 def test_critiques_recompute_each_step_from_the_value_written_before_it():
     steps = ["3 + 4 = 7", "7 * 2 = 15", "15 - 1 = 14", "answer 14"]
-    assert critiques(PROBLEM, steps) == ["3 + 4 = 7", "7 * 2 = 14", "15 - 1 = 14", "answer 14"]
+    assert critiques(PROBLEM, steps) == ["3 + 4 = 7 . 3 + 4 = 7", "7 * 2 = 15 . 7 * 2 = 14", "15 - 1 = 14 . 15 - 1 = 14",
+                                         "answer 14 . answer 14"]
     # an unreadable step leaves the next one nothing to compute from (the one after reads on from
     # what that one wrote, as check_steps does); a step too many gets ""
     assert critiques(PROBLEM, ["3 + 4 = 7", "seven", "6 - 1 = 5", "answer 5", "answer 5"]) == [
-        "3 + 4 = 7", "7 * 2 = 14", "", "answer 5", ""]
+        "3 + 4 = 7 . 3 + 4 = 7", "seven . 7 * 2 = 14", "6 - 1 = 5", "answer 5 . answer 5", "answer 5"]
 
 
 def test_sft_record_writes_critique_then_first_error_verdicts_the_parser_reads_back():
@@ -29,7 +30,7 @@ def test_sft_record_writes_critique_then_first_error_verdicts_the_parser_reads_b
     record = sft_record(problem.question, bad)
     assert record["prompt"] == problem.question + "\n" + "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(bad)) + "\n"
     lines = record["completion"].splitlines()
-    assert lines[0] == f"Step 1: {steps[0]} Verdict: incorrect"  # the critique is the right step
+    assert lines[0] == f"Step 1: {bad[0]} . {steps[0]} Verdict: incorrect"  # the step, then the right step
     assert all(line.endswith("Verdict: incorrect") for line in lines[1:])  # after the first error
     assert parse_step_verdicts(record["completion"], len(bad)) == [False] * len(bad)
     good = sft_record(problem.question, steps)["completion"]

@@ -1,8 +1,11 @@
 """Training text for a generative verifier of arith solutions, from the exact step checks.
 
-For every step the critique is the step as it should have been written, computed from the
-value the previous step wrote (the start for step 0; "answer V" for the answer line), which is
-what :func:`openr_arith.problems.check_steps` compares against; the verdict is the exact
+For every step the critique restates the step, then writes it as it should read, computed
+from the value the previous step wrote (the start for step 0; "answer V" for the answer line),
+which is what :func:`openr_arith.problems.check_steps` compares against: "7 * 2 = 15 . 7 * 2 =
+14". Restating first puts the two versions side by side, so the verdict is a comparison of
+neighbouring tokens (a first version that wrote only the right step, with the written one far
+back in the prompt, learned the format but always said "incorrect"). The verdict is the exact
 first-error label (a step after the first wrong one is incorrect too). Critiques use only
 words the sandbox tokenizer knows; the verifier's own words (``VERIFIER_TOKENS``) are added
 to its vocabulary by the `sft` trainer's ``add_tokens``.
@@ -29,17 +32,17 @@ VERIFIER_TOKENS = ("step", ":", "verdict", "correct", "incorrect")
 
 
 def critiques(problem: P.ArithProblem, steps: Sequence[str]) -> list[str]:
-    """Per step, the step as it should read given the value the step before it wrote ("" where
-    that value is unreadable or the step is one too many)."""
+    """Per step, "<the step> . <the step as it should read given the value the step before it
+    wrote>" (the step alone where that value is unreadable or the step is one too many)."""
     out, previous = [], problem.start
     for i, step in enumerate(steps):
         if i < len(problem.ops) and previous is not None:
             op, x = problem.ops[i]
-            out.append(f"{previous} {op} {x} = {P.apply(previous, op, x)}")
+            out.append(f"{step} . {previous} {op} {x} = {P.apply(previous, op, x)}")
         elif i == len(problem.ops) and previous is not None:
-            out.append(f"answer {previous}")
+            out.append(f"{step} . answer {previous}")
         else:
-            out.append("")
+            out.append(step)
         m = P.STEP_RE.match(step)
         previous = int(m[4]) if m else None
     return out
