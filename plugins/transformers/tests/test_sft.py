@@ -116,3 +116,25 @@ def test_a_data_record_whose_prompt_is_not_text_is_one_line_not_trained_as_its_r
     data.write_text(json.dumps({"question": "1+1?"}) + "\n")
     result = CliRunner().invoke(cli, ["run", str(write_config(tmp_path, data=str(data))), "-o", str(tmp_path / "out2")])
     assert f"{data}: record 0: missing field 'prompt'" in result.output
+
+
+def test_add_tokens_extends_the_vocabulary_so_new_words_are_learned_not_unknown(tmp_path):
+    """A generative verifier writes words the sandbox vocabulary lacks ("verdict", "correct"):
+    without `add_tokens` they are [UNK] and cannot be written back as text."""
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"ann has {i} apples .\n", "completion": "verdict : correct"}) + "\n"
+                            for i in range(8)))
+    out = tmp_path / "out"
+    log = run(write_config(tmp_path, data=str(data), add_tokens=["verdict", ":", "correct"], steps=2, batch_size=4,
+                           eval_every=0, save_every=0), out)
+    assert log[-1]["step"] == 2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out / "final")
+    ids = tokenizer("verdict : correct", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids and tokenizer.decode(ids) == "verdict : correct"
+    model = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 239 + 3
+    rows = model.get_input_embeddings().weight[-3:]
+    gaps = torch.cdist(rows, rows)
+    assert min(gaps[0, 1], gaps[0, 2], gaps[1, 2]) > 0.1  # drawn, not three copies of the mean

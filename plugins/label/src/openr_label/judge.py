@@ -18,6 +18,12 @@ DEFAULT_TEMPLATE = (
     "First wrong step:"
 )
 
+STEP_TEMPLATE = (
+    "Problem: {question}\n"
+    "Solution:\n{steps}\n"
+    "Check every step: a short critique, then 'Verdict: correct' or 'Verdict: incorrect'.\n"
+)
+
 _NONE = re.compile(r"(?<![\w-])-1(?!\d)|\bnone\b|\ball (?:steps |of them |the steps )?(?:are )?correct\b|"
                    r"\bno (?:wrong step|error|mistake|incorrect step)s?\b|\bevery step is correct\b")
 _BOXED = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
@@ -49,12 +55,58 @@ def parse_verdict(text: str, n_steps: int) -> int | None:
     return None
 
 
+_SECTION = re.compile(r"(?im)^\s*step\s*#?\s*(\d+)\s*[:.)]")
+_VERDICT = re.compile(r"verdict\s*[:=]?\s*\**\s*(correct|incorrect|right|wrong)\b|\\boxed\{\s*(correct|incorrect)\s*\}",
+                      re.IGNORECASE)
+
+
+def parse_step_verdicts(text: str | None, n_steps: int) -> list[bool | None]:
+    """Per step (1-based ``Step i:`` sections in ``text``), True / False for a correct /
+    incorrect verdict, None where no verdict can be read."""
+    verdicts: list[bool | None] = [None] * n_steps
+    if not text:
+        return verdicts
+    heads = list(_SECTION.finditer(text))
+    seen = set()
+    for h, nxt in zip(heads, [*heads[1:], None]):
+        i = int(h.group(1)) - 1
+        if not 0 <= i < n_steps or i in seen:
+            continue
+        seen.add(i)
+        found = list(_VERDICT.finditer(text, h.end(), nxt.start() if nxt else len(text)))
+        if found:
+            word = (found[-1].group(1) or found[-1].group(2)).lower()
+            verdicts[i] = word in ("correct", "right")
+    return verdicts
+
+
+def first_wrong_step(verdicts: list[bool | None]) -> int | None:
+    """The first step judged incorrect (-1: all correct); None when a step before it has no verdict."""
+    for i, v in enumerate(verdicts):
+        if v is None:
+            return None
+        if not v:
+            return i
+    return -1
+
+
+def numbered(steps) -> str:
+    """``Step i: ...`` lines (1-based), the way judges and generative PRMs see a solution."""
+    return "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))
+
+
 @attrs.frozen
 class JudgeConfig:
     """``n_solutions`` sampled at ``temperature`` per problem are judged; the critic sees
     ``template`` (fields ``{question}``, ``{steps}`` = "Step i: ..." lines) and answers greedily
     within ``judge_max_tokens``. ``critic``: an optional generator section (``{type: ..., ...}``,
-    checked like the job's) used instead of the job's generator."""
+    checked like the job's) used instead of the job's generator.
+
+    ``per_step``: the critic writes a short critique and a verdict for every step (the
+    generative-PRM format, :func:`parse_step_verdicts`; ``template`` left at its default becomes
+    :data:`STEP_TEMPLATE`, and ``judge_max_tokens`` is per step); the first error is the first
+    step judged incorrect, and a solution with a step before it that has no verdict is
+    unparseable."""
 
     n_solutions: int = count(4)
     temperature: float = number(1.0, minimum=0)
@@ -63,6 +115,7 @@ class JudgeConfig:
     judge_max_tokens: int = count(24)
     judge_temperature: float = number(0.0, minimum=0)
     critic: Any = component("generator", optional=True)
+    per_step: bool = False
     seed: int = 0
 
 
@@ -75,8 +128,14 @@ class JudgeLabeler(SolutionLabeler):
         return self.own_generator(self.config.critic, generator)
 
     def prompt(self, problem, steps) -> str:
-        numbered = "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))
-        return self.config.template.format(question=problem.question, steps=numbered)
+        c = self.config
+        template = STEP_TEMPLATE if c.per_step and c.template == DEFAULT_TEMPLATE else c.template
+        return template.replace("{question}", problem.question).replace("{steps}", numbered(steps))
+
+    def verdict(self, text: str, n_steps: int) -> int | None:
+        if not self.config.per_step:
+            return parse_verdict(text, n_steps)
+        return first_wrong_step(parse_step_verdicts(text, n_steps))
 
     def label_solutions(self, problems, solutions, *, task, generator):
         from openr_core.evaluation import stable_seed
@@ -87,13 +146,13 @@ class JudgeLabeler(SolutionLabeler):
             return []
         critic = self.critic(generator)
         requests = [GenerationRequest(self.prompt(p, s), SamplingParams(
-            n=1, temperature=c.judge_temperature, max_tokens=c.judge_max_tokens,
+            n=1, temperature=c.judge_temperature, max_tokens=c.judge_max_tokens * (len(s) if c.per_step else 1),
             seed=stable_seed(c.seed, p.id + "\x00judge\x00" + "\x00".join(s)))) for p, s in items]
         results = critic.generate(requests)  # ONE call for every solution in the batch
         out = []
         for (problem, steps), result in zip(items, results):
             completion = result.completions[0]
-            verdict = parse_verdict(completion.text, len(steps))
+            verdict = self.verdict(completion.text, len(steps))
             self.stats.update(tokens=completion.n_tokens, solutions=1)
             if verdict is None:
                 self.stats["unparseable"] += 1

@@ -254,6 +254,10 @@ def train_prm(config, run) -> str:
     with accelerator.main_process_first():  # the main process labels (and writes); the others read back
         train, dev = training_examples(config, run)
     train = [truncate(e, config.steps_after_first_error) for e in train if e.completions]
+    if config.hrm_merge:
+        from openr_prm.hierarchical import compress
+
+        train = compress(train, config.hrm_merge, config.join, run.seed)
     if not train:
         raise DataError("trainer prm: no training examples")
     models, tokenizer = head.load(train=True)

@@ -59,6 +59,11 @@ class PRMTrainerConfig(TrainingConfig):
     step it replaced as the target (in arith, the correct result). The written number is wrong
     there, so the tag must read what the model computed for the step; elsewhere no target
     (at a correct step, copying the written number would be a shortcut).
+
+    ``hrm_merge``: HRM's hierarchical node compression (:mod:`openr_prm.hierarchical`): this
+    fraction of the training solutions with two or more steps also enter training as a copy
+    with one consecutive pair of steps merged into one node (``join`` between them), labelled
+    with the second step's label (0: off; the paper merges with probability 0.5).
     """
 
     model: str
@@ -91,6 +96,7 @@ class PRMTrainerConfig(TrainingConfig):
     route_gain: float = 1.0
     route_lr: float | None = number(None, minimum=0)
     aux_weight: float = 0.0
+    hrm_merge: float = number(0.0, minimum=0, maximum=1)
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
     augment_delta_start: int | None = None

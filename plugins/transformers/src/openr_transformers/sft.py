@@ -35,6 +35,7 @@ class SFTConfig(TrainingConfig):
     max_length: int = count(512)
     eval_split: str = "dev"
     eval_problems: int = count(200)
+    add_tokens: tuple[str, ...] = ()  # words new to the vocabulary, added before training (docs/training.md)
     # shared fields with SFT's own defaults
     lr: float = number(3e-3, above=0)
     warmup_steps: int = count(20, minimum=0)

@@ -82,6 +82,8 @@ def train_sft(config, run) -> str:
         model.train()
     else:
         model, tokenizer = load_causal_lm(config.model, dtype=config.dtype, device="cpu", train=True)
+    if tokenizer.add_tokens(list(config.add_tokens)):  # a resumed checkpoint has them already
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # drawn like the other rows
     examples = encode(load_pairs(config, run), tokenizer, config.max_length)
     if not examples:
         raise DataError("trainer sft: no training examples")
