@@ -3,6 +3,7 @@ PRM-weighted vote over the policy's samples, the BoN bias. Hand-computed values 
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,8 @@ from openr_arith.task import ArithTask
 from openr_core.cli import cli
 from openr_prm import metrics as M
 from openr_prm.augment import perturb_number
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "arith"
 
 
 def test_recall_per_type_counts_exact_first_errors_and_says_n_a_for_an_empty_type():
@@ -147,3 +150,27 @@ def test_a_samples_file_naming_an_unknown_problem_is_one_line(tmp_path):
     result, _ = openr_run(tmp_path, config)
     assert result.exit_code != 0
     assert "s.jsonl:1: id 'arith-test-9' is not one of the first 2 problems of split 'test'" in result.output
+
+
+@pytest.mark.slow
+def test_the_shipped_config_on_the_shipped_prm(tmp_path):
+    """configs/arith/eval-prm.yaml as shipped (LM-head PRM, the policy's samples), cut to 2 problems."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(CONFIGS / "eval-prm.yaml"), "-o", str(out), "--set", "problems=2",
+                                      "--set", "labeler.n=2", "--set", "response_level.n=3",
+                                      "--set", "reward_model.threads=1", "--set", "generator.threads=1"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    row = summary["subsets"][0]
+    kinds = row["error_types"]
+    assert list(kinds) == list(ArithTask.error_types)
+    assert sum(v["n"] for v in kinds.values()) == row["erroneous"]  # every wrong sample gets exactly one kind
+    assert all((v["recall"] is None) == (v["n"] == 0) and 0 <= v["found"] <= v["n"] for v in kinds.values())
+    rl = summary["response_level"]
+    assert (rl["problems"], rl["samples"]) == (2, 6)
+    for key in ("best_of_n", "weighted_vote", "majority_vote"):
+        assert 0 <= rl[key] <= rl["pass_at_n"] <= 1
+    assert all(rl[k] is None or 0 <= rl[k] <= 1 for k in ("bon_bias_all", "bon_bias_selected", "bon_right_but_flawed"))
+    records = [json.loads(line) for line in (out / "response_results.jsonl").read_text().splitlines()]
+    assert [len(r["texts"]) for r in records] == [3, 3] and all(len(r["scores"]) == 3 for r in records)
