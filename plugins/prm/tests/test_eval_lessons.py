@@ -147,9 +147,10 @@ def test_a_samples_file_naming_an_unknown_problem_is_one_line(tmp_path):
     config = {"job": "eval-prm", "reward_model": {"type": "arith-oracle"}, "task": {"type": "arith"},
               "labeler": {"type": "arith-truth", "temperatures": [], "include_reference": True},
               "problems": 2, "threshold": 0.5, "response_level": {"samples": str(tmp_path / "s.jsonl")}}
-    result, _ = openr_run(tmp_path, config)
+    result, out = openr_run(tmp_path, config)
     assert result.exit_code != 0
     assert "s.jsonl:1: id 'arith-test-9' is not one of the first 2 problems of split 'test'" in result.output
+    assert not (out / "results.jsonl").exists()  # refused before anything was labelled or scored
 
 
 @pytest.mark.slow

@@ -48,7 +48,8 @@ class ResponseLevel:
 
 @attrs.frozen(kw_only=True)
 class EvalPRMJob(BatchJobConfig):
-    """Evaluate a reward model: ProcessBench F1 per subset, step AUROC, Best-of-N."""
+    """Evaluate a reward model: ProcessBench F1 and recall per error type per subset, step AUROC,
+    Best-of-N; with ``response_level``, best-of-n and weighted-vote accuracy over the policy's samples."""
 
     reward_model: Any = component("reward_model")
     data: list[str] = attrs.field(factory=list)
@@ -157,6 +158,8 @@ def run_eval_prm(config: EvalPRMJob, run: Run) -> dict:
     """Evaluate a reward model: ProcessBench F1 per subset, step AUROC, Best-of-N."""
     threshold = config.threshold
     summary: dict[str, Any] = {}
+    # checked (task, generator, samples file) before anything is scored
+    responses = response_problems(config, run) if config.response_level is not None else None
     if threshold is None:
         dev = subsets(config, run, dev=True)
         if not dev:
@@ -180,8 +183,8 @@ def run_eval_prm(config: EvalPRMJob, run: Run) -> dict:
     summary["subsets"] = rows
     measured = [r["f1"] for r in rows if r["f1"] is not None]
     summary["average_f1"] = sum(measured) / len(measured) if measured else None  # over subsets with both classes
-    if config.response_level is not None:
-        summary["response_level"] = response_level(config, run)
+    if responses is not None:
+        summary["response_level"] = response_level(config, run, responses)
     run.write_json("summary.json", summary)
     click.echo(format_table(rows, summary))
     return summary
@@ -236,9 +239,8 @@ def response_batch(run: Run, batch: list[tuple[Problem, list[str] | None]]) -> l
     return records
 
 
-def response_level(config: EvalPRMJob, run: Run) -> dict:
+def response_level(config: EvalPRMJob, run: Run, problems: list[tuple[Problem, list[str] | None]]) -> dict:
     """Best-of-n, PRM-weighted vote, majority vote, pass@n and the BoN bias over the policy's samples."""
-    problems = response_problems(config, run)
     results = run.results("response_results.jsonl")
     todo = [item for item in problems if item[0].id not in results]
     for_each_batch(run, chunks(todo, max(1, config.batch_size // config.response_level.n)), response_batch,
