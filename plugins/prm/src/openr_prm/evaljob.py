@@ -155,7 +155,8 @@ def summarize(name: str, examples: list[LabelledExample], records: list[dict], t
 
 
 def run_eval_prm(config: EvalPRMJob, run: Run) -> dict:
-    """Evaluate a reward model: ProcessBench F1 per subset, step AUROC, Best-of-N."""
+    """Evaluate a reward model: ProcessBench F1 and recall per error type per subset, step AUROC,
+    Best-of-N; best-of-n, PRM-weighted vote and the BoN bias over policy samples (response_level)."""
     threshold = config.threshold
     summary: dict[str, Any] = {}
     # checked (task, generator, samples file) before anything is scored
