@@ -84,6 +84,7 @@ class Task(Component, abc.ABC):
     """A dataset of problems plus how to prompt for, and grade, their answers."""
 
     step_separator: ClassVar[str] = "\n"
+    error_types: ClassVar[tuple[str, ...]] = ()  # what error_type can return (listed, n/a when absent)
 
     @abc.abstractmethod
     def load(self, split: str, limit: int | None = None) -> list[Problem]:
@@ -125,6 +126,12 @@ class Task(Component, abc.ABC):
 
     def verify_steps(self, problem: Problem, steps: Sequence[str]) -> list[bool] | None:
         """Exact per-step correctness, for tasks that can check steps; None where they cannot."""
+        return None
+
+    def error_type(self, problem: Problem, steps: Sequence[str]) -> str | None:
+        """The kind of the first wrong step (a name of the task's choosing), for tasks that
+        classify errors (``eval-prm`` reports recall per kind); None where the steps have no
+        error or the task does not classify them."""
         return None
 
 

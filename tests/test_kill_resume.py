@@ -41,7 +41,7 @@ JOBS = {
                  "labeler": {"type": "arith-truth", "n": 2, "temperatures": [1.0]},
                  "reward_model": {"type": "lm-head-prm", "model": "pkg:openr_arith/models/prm", "step_tag": " ки",
                                   "good_token": "good", "bad_token": "bad", "threads": 1},
-                 "split": "test", "problems": 8, "batch_size": 2},
+                 "split": "test", "problems": 8, "batch_size": 2, "response_level": {"n": 2, "problems": 4}},
 }
 VOLATILE = {"seconds"}  # wall-clock fields: differ between any two runs
 

@@ -30,14 +30,15 @@ LABEL = {**ARITH, "job": "label", "split": "train", "limit": 8, "batch_size": 2,
 EVAL_PRM = {**ARITH, "job": "eval-prm", "split": "test", "problems": 8, "batch_size": 4,
             "labeler": {"type": "arith-truth", "n": 2, "temperatures": [1.0]},
             "reward_model": {"type": "lm-head-prm", "model": "pkg:openr_arith/models/prm", "step_tag": " ки",
-                             "good_token": "good", "bad_token": "bad", "threads": 1}}
+                             "good_token": "good", "bad_token": "bad", "threads": 1},
+            "response_level": {"n": 2, "problems": 4}}
 EVALUATE = {**ARITH, "job": "evaluate", "split": "test", "limit": 8, "batch_size": 2, "n": 2, "max_tokens": 64}
 LABEL_COMPARE = {**ARITH, "job": "label-compare", "split": "test", "limit": 8, "batch_size": 2, "n_solutions": 2,
                  "labelers": [{"type": "mc", "k": 2}, {"type": "omegaprm", "k": 2}]}
 JOBS = {"search": SEARCH, "label": LABEL, "eval-prm": EVAL_PRM, "evaluate": EVALUATE, "label-compare": LABEL_COMPARE}
 FILES = {"search": ["results/best-of-n@4.jsonl", "results/beam@4.jsonl"],
          "label": ["labels.jsonl", "labelled_problems.jsonl"],
-         "eval-prm": ["data/test/labels.jsonl", "results.jsonl"], "evaluate": ["results.jsonl"],
+         "eval-prm": ["data/test/labels.jsonl", "results.jsonl", "response_results.jsonl"], "evaluate": ["results.jsonl"],
          "label-compare": ["batches.jsonl"]}
 TWO_WORKERS = {"type": "ray", "workers": 2, "worker_resources": {"CPU": 1}}
 

@@ -105,7 +105,11 @@ def test_eval_prm_page_shows_f1_and_the_first_error_confusion(tmp_path, open_rep
             {"id": "gsm8k/d/3", "subset": "gsm8k", "scores": [0.9, 0.9, 0.1], "first_error": 0, "error_type": "calc"}]  # pred 2
     summary = {"threshold": 0.5, "average_f1": 0.5, "subsets": [
         {"subset": "gsm8k", "erroneous": 2, "correct": 2, "error_accuracy": 0.5, "correct_accuracy": 0.5, "f1": 0.5,
-         "step_auroc": float("nan")}]}
+         "step_auroc": float("nan"), "error_types": {"calc": {"recall": 0.5, "found": 1, "n": 2},
+                                                     "copy": {"recall": None, "found": 0, "n": 0}}}],
+        "response_level": {"split": "test", "reducer": "min", "best_of_n": 0.25, "weighted_vote": 0.75,
+                           "majority_vote": 0.5, "pass_at_n": 1.0, "bon_bias_all": 0.125, "bon_bias_selected": None,
+                           "problems": 4, "samples": 32}}
     run = write_run(tmp_path / "eval", "eval-prm", summary, {"results.jsonl": rows})
     (run / "summary.json").write_text(json.dumps(summary))  # NaN as Python writes it
     assert openr("report", run).exit_code == 0
@@ -114,8 +118,11 @@ def test_eval_prm_page_shows_f1_and_the_first_error_confusion(tmp_path, open_rep
     assert cells == [["label \\ pred", "none", "0", "1", "2"],
                      ["none", "1", "1", "", ""], ["0", "", "", "", "1"], ["1", "", "", "1", ""]]
     assert "n/a" in page.locator("#eval-prm table").first.inner_text()  # NaN AUROC shown as n/a
-    recall = page.locator("#eval-prm table").last.inner_text()
-    assert "calc" in recall and "0.500" in recall  # one of two calc errors found at the right step
+    assert "error_types" not in page.locator("#eval-prm table").first.inner_text()
+    recall = page.locator("#eval-prm table").nth(-2).inner_text().splitlines()
+    assert [line.split() for line in recall[1:]] == [["gsm8k", "calc", "0.500", "2"], ["gsm8k", "copy", "n/a", "0"]]
+    response = page.locator("#eval-prm table").last.inner_text()
+    assert "weighted_vote" in response and "0.750" in response and "bon_bias_selected" in response
 
 
 def test_label_and_training_pages(tmp_path, open_report):

@@ -154,6 +154,42 @@ def first_error(problem: ArithProblem, steps: list[str]) -> int:
     return next((i for i, ok in enumerate(check_steps(problem, steps)) if not ok), -1)
 
 
+# The kinds of first error :func:`error_type` tells apart (docs/prm.md, "recall per error type").
+ERROR_TYPES = ("arithmetic", "wrong start", "wrong operation/operand", "wrong answer", "early or missing answer",
+               "malformed")
+
+
+def error_type(problem: ArithProblem, steps: list[str]) -> str | None:
+    """The kind of the first wrong step of ``steps`` (None when every step is right), read off the
+    same checks as :func:`check_steps`; the steps before it are right, so it should start from
+    the running value ``problem.values()[i]``. An operation step (i < number of operations) is
+    ``early or missing answer`` when it is an answer line, ``malformed`` when it is no
+    ``A op X = R`` line, else the first of: ``wrong start`` (A is not that value), ``wrong
+    operation/operand`` (op X is not the problem's i-th operation), ``arithmetic`` (R is not
+    A op X). Where the answer line belongs: ``wrong answer`` (an answer line with another
+    number), ``early or missing answer`` (another operation instead), else ``malformed``; any
+    line after the answer line is ``malformed``."""
+    i = first_error(problem, steps)
+    if i == -1:
+        return None
+    step, n_ops = steps[i], len(problem.ops)
+    if i > n_ops:
+        return "malformed"
+    m = STEP_RE.match(step)
+    if i == n_ops:
+        return "wrong answer" if ANSWER_RE.match(step) else "early or missing answer" if m else "malformed"
+    if ANSWER_RE.match(step):
+        return "early or missing answer"
+    if not m:
+        return "malformed"
+    a, op, x = int(m[1]), m[2], int(m[3])
+    if a != problem.values()[i]:
+        return "wrong start"
+    if (op, x) != problem.ops[i]:
+        return "wrong operation/operand"
+    return "arithmetic"
+
+
 def extract_answer(text: str) -> str | None:
     """The number on the last ``answer N`` line, or None."""
     for line in reversed(text.replace("\r", "").split("\n")):

@@ -32,6 +32,7 @@ class ArithTask(Task):
 
     Config = ArithConfig
     step_separator = "\n"
+    error_types = P.ERROR_TYPES
     splits = ("train", "dev", "test", "ood")
 
     def __init__(self, config=None, **fields):
@@ -95,3 +96,8 @@ class ArithTask(Task):
         if parsed is None:
             raise ValueError(f"problem {problem.id}: not an arith question")
         return P.first_error(parsed, [str(s) for s in steps])
+
+    def error_type(self, problem: Problem, steps: Sequence[str]) -> str | None:
+        """One of ``problems.ERROR_TYPES`` for the first wrong step (None: no error, or not an arith question)."""
+        parsed = self._parsed(problem)
+        return None if parsed is None else P.error_type(parsed, [str(s) for s in steps])

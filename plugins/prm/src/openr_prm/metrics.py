@@ -1,7 +1,9 @@
-"""PRM metrics: ProcessBench first-error F1, step-level AUROC, Best-of-N accuracy. Pure Python."""
+"""PRM metrics: ProcessBench first-error F1, recall per error type, step-level AUROC, response-level
+accuracy (Best-of-N, PRM-weighted vote) and the BoN bias. Pure Python."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 
@@ -75,17 +77,83 @@ REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {
     "min": lambda s: min(s) if s else float("-inf"),
     "last": lambda s: s[-1] if s else float("-inf"),
     "mean": lambda s: sum(s) / len(s) if s else float("-inf"),
-    "product": lambda s: __import__("math").prod(s) if s else float("-inf"),
+    "product": lambda s: math.prod(s) if s else float("-inf"),
 }
+
+
+def best_index(group_scores: Sequence[Sequence[float]], reducer: str = "min") -> int:
+    """Index of the highest-scoring solution by ``reducer``; ties: the first."""
+    reduce = REDUCERS[reducer]
+    return max(range(len(group_scores)), key=lambda i: (reduce(group_scores[i]), -i))
 
 
 def best_of_n(groups: Sequence[Sequence[tuple[Sequence[float], bool]]], reducer: str = "min") -> float:
     """Accuracy when each group's highest-scoring solution (by ``reducer``) is chosen; ties: first."""
-    reduce = REDUCERS[reducer]
     if not groups:
         return 0.0
-    hits = 0
+    return sum(group[best_index([s for s, _ in group], reducer)][1] for group in groups) / len(groups)
+
+
+def recall_per_type(predictions: Sequence[int], labels: Sequence[int], types: Sequence[str | None],
+                    names: Sequence[str] = ()) -> dict[str, dict]:
+    """Per error type: ``n`` erroneous samples of that type, ``found`` of them whose first error
+    is predicted at exactly the labelled step (ProcessBench's notion), ``recall`` = found / n;
+    None (n/a) for a type in ``names`` with no samples. Samples without a type are left out."""
+    counts = {name: [0, 0] for name in names}
+    for p, label, kind in zip(predictions, labels, types):
+        if label != -1 and kind is not None:
+            hit = counts.setdefault(kind, [0, 0])
+            hit[0] += p == label
+            hit[1] += 1
+    return {kind: {"recall": found / n if n else None, "found": found, "n": n} for kind, (found, n) in counts.items()}
+
+
+def min_on_final_step(scores: Sequence[float]) -> bool | None:
+    """Whether the final step scores strictly below every earlier step (the "Lessons" BoN bias:
+    the PRM judges the answer, not the process); None for a solution of fewer than 2 steps."""
+    if len(scores) < 2:
+        return None
+    return scores[-1] < min(scores[:-1])
+
+
+def response_level(groups: Sequence[Sequence[dict]], reducer: str, same: Callable[[str, str], bool]) -> dict:
+    """Response-level accuracy over ``groups`` (one per problem) of sampled solutions, each a dict
+    with ``scores`` (step scores), ``answer`` (None: none stated) and ``correct``; with ``flawed``
+    (a wrong step, where the task verifies steps) the share of best-of-n picks that are right
+    answers reached through a wrong step is reported too.
+
+    ``best_of_n``: the solution with the highest ``reducer`` value; ``weighted_vote``: the answer
+    whose solutions' values (clipped at 0, as the search plugin's ``selection: weighted``) sum
+    highest; ``majority_vote``, ``pass_at_n``: references without the PRM; ``bon_bias_all`` and
+    ``bon_bias_selected``: the share of all (of the best-of-n chosen) solutions of 2 or more steps
+    whose minimum step score is on the final step only (:func:`min_on_final_step`)."""
+    from openr_core.evaluation import vote
+
+    groups = [g for g in groups if g]
+    if not groups:
+        return {"problems": 0}
+    hits = {"best_of_n": 0, "weighted_vote": 0, "majority_vote": 0, "pass_at_n": 0}
+    bias_all, bias_selected, picks_right, picks_flawed = [], [], 0, 0
     for group in groups:
-        best = max(range(len(group)), key=lambda i: (reduce(group[i][0]), -i))
-        hits += group[best][1]
-    return hits / len(groups)
+        values = [REDUCERS[reducer](s["scores"]) for s in group]
+        best = best_index([s["scores"] for s in group], reducer)
+        answers = [s["answer"] for s in group]
+        weighted = vote(answers, same, [max(v, 0.0) if math.isfinite(v) else 0.0 for v in values])
+        majority = vote(answers, same)
+        hits["best_of_n"] += group[best]["correct"]
+        hits["weighted_vote"] += weighted is not None and group[weighted]["correct"]
+        hits["majority_vote"] += majority is not None and group[majority]["correct"]
+        hits["pass_at_n"] += any(s["correct"] for s in group)
+        bias_all += [b for b in (min_on_final_step(s["scores"]) for s in group) if b is not None]
+        bias_selected += [b for b in [min_on_final_step(group[best]["scores"])] if b is not None]
+        if group[best]["correct"] and group[best].get("flawed") is not None:
+            picks_right += 1
+            picks_flawed += group[best]["flawed"]
+    out: dict = {key: value / len(groups) for key, value in hits.items()}
+    out["bon_bias_all"] = sum(bias_all) / len(bias_all) if bias_all else None
+    out["bon_bias_selected"] = sum(bias_selected) / len(bias_selected) if bias_selected else None
+    if any(s.get("flawed") is not None for g in groups for s in g):
+        out["bon_right_but_flawed"] = picks_flawed / picks_right if picks_right else None
+    out["problems"] = len(groups)
+    out["samples"] = sum(len(g) for g in groups)
+    return out

@@ -87,21 +87,19 @@ def eval_prm_section(run_dir: Path, summary: dict) -> dict:
     threshold = summary.get("threshold", 0.5)
     records = read_jsonl(run_dir / "results.jsonl") if (run_dir / "results.jsonl").is_file() else []
     confusion: dict[str, dict[str, dict[str, int]]] = {}  # subset -> labelled -> predicted -> count
-    types: dict[str, list[int]] = {}  # error type -> [found, total]
     for r in records:
         label, predicted = r["first_error"], predict_first_error(r["scores"], threshold)
         cell = confusion.setdefault(r["subset"], {}).setdefault(_position(label), {})
         cell[_position(predicted)] = cell.get(_position(predicted), 0) + 1
-        if r.get("error_type") and label >= 0:
-            hit = types.setdefault(r["error_type"], [0, 0])
-            hit[0] += predicted == label
-            hit[1] += 1
     positions = ["none"] + [str(i) for i in range(MAX_POSITION)] + [f"{MAX_POSITION}+"]
     used = {p for rows in confusion.values() for lab, cols in rows.items() for p in [lab, *cols]}
+    subsets = summary.get("subsets", [])
+    error_types = [{"subset": row.get("subset"), "type": kind, **value}
+                   for row in subsets for kind, value in (row.get("error_types") or {}).items()]
     return {"kind": "eval-prm", "threshold": threshold, "average_f1": summary.get("average_f1"),
-            "tuned": summary.get("tuned"), "subsets": summary.get("subsets", []),
+            "tuned": summary.get("tuned"), "subsets": [{k: v for k, v in row.items() if k != "error_types"} for row in subsets],
             "positions": [p for p in positions if p in used], "confusion": confusion,
-            "error_types": {t: {"recall": found / total, "n": total} for t, (found, total) in sorted(types.items())}}
+            "error_types": error_types, "response_level": summary.get("response_level")}
 
 
 def label_section(run_dir: Path, summary: dict | None) -> dict:

@@ -158,8 +158,10 @@ function evalPrmSection(s) {
     })));
     out.append(el("table", {class: "heat confusion", "data-subset": subset}, head, ...body));
   }
-  const types = Object.entries(s.error_types);
-  if (types.length) out.append(el("h3", {}, "recall per error type"), table(types.map(([t, v]) => ({type: t, ...v})), ["type", "recall", "n"]));
+  if (s.error_types.length) out.append(el("h3", {}, "recall per error type (first error found at its exact step)"),
+    table(s.error_types, ["subset", "type", "recall", "n"]));
+  if (s.response_level) out.append(el("h3", {}, "response level: best-of-n, PRM-weighted vote, BoN bias"),
+    table([s.response_level], Object.keys(s.response_level)));
   return out;
 }
 
