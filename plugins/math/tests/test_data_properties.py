@@ -3,7 +3,7 @@ file; never a traceback (non-UTF-8 bytes, damaged lines, records of any shape)."
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from openr_core import DataError
@@ -25,6 +25,7 @@ damaged = st.tuples(as_jsonl, st.binary(max_size=6), st.integers(0, 200)).map(la
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(suffix=st.sampled_from([".jsonl", ".json", ".parquet"]), content=as_jsonl | as_json | damaged | st.binary(max_size=60))
+@example(suffix=".jsonl", content=b'{"\\n": 1}\n')  # a field named by a newline, listed in the error
 def test_any_file_gives_problems_or_one_line(tmp_path, suffix, content):
     path = tmp_path / f"test{suffix}"
     path.write_bytes(content)

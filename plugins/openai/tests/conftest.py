@@ -17,6 +17,8 @@ class FakeServer:
         self.required_key = None
         self.delay = 0.0
         self.in_flight = self.most_in_flight = 0  # requests being answered at once (with a delay)
+        self.gather = 0  # with a delay: hold each request until this many are in flight (or 30 s pass)
+        self.arrived = threading.Condition(self.lock)
         self.raw = []  # whole HTTP answers (bytes) to send, one per request, before normal answers
         self.drip = None  # (seconds per byte, bytes): answer a byte at a time, forever slow
 
@@ -35,9 +37,12 @@ class FakeServer:
                 if server.required_key and self.headers.get("Authorization") != f"Bearer {server.required_key}":
                     code = 401
                 if server.delay:
-                    with server.lock:
+                    with server.arrived:
                         server.in_flight += 1
                         server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                        server.arrived.notify_all()
+                        if server.gather:  # counted, not timed: a loaded machine only makes it slower
+                            server.arrived.wait_for(lambda: server.in_flight >= server.gather, timeout=30)
                     time.sleep(server.delay)
                     with server.lock:
                         server.in_flight -= 1

@@ -65,11 +65,13 @@ def test_timeout_is_retried_then_reported(server):
 
 
 def test_requests_run_concurrently(server):
-    server.delay = 1.0  # long enough that all 8 are in the server at once, even on a loaded machine
+    # the server holds each request until 8 are in (30 s at most): sent one after another, they
+    # would take 30 s each and never be 8 at once
+    server.delay, server.gather = 0.2, 8
     results = gen(server, concurrency=8).generate([GenerationRequest(f"p{i}", SamplingParams()) for i in range(8)])
     assert [r.completions[0].text for r in results] == [f"p{i}0" for i in range(8)]
     assert server.most_in_flight == 8  # counted by the server, not timed
-    server.most_in_flight = 0
+    server.most_in_flight, server.gather = 0, 3
     gen(server, concurrency=3).generate([GenerationRequest(f"p{i}", SamplingParams()) for i in range(6)])
     assert server.most_in_flight == 3
 

@@ -192,7 +192,7 @@ class MathTask(Task):
             if configured not in record:
                 raise DataError(
                     f"{source}: record {index} has no {what} field '{configured}'; "
-                    f"fields: {', '.join(sorted(record))}"
+                    f"fields: {field_names(record)}"
                 )
             return configured
         for key in candidates:
@@ -200,7 +200,7 @@ class MathTask(Task):
                 return key
         raise DataError(
             f"{source}: record {index}: no {what} field (looked for {', '.join(candidates)}); "
-            f"fields: {', '.join(sorted(record))}. Set `{what}_field`."
+            f"fields: {field_names(record)}. Set `{what}_field`."
         )
 
     def reference_solution(self, problem: Problem) -> str | None:
@@ -346,3 +346,9 @@ __all__ = [
     "AIME24Task", "AMC23Task", "GSM8KTask", "Math500Task", "MathConfig", "MathTask",
     "MinervaTask", "OlympiadBenchTask", "gold_answer", "preset",
 ]
+
+
+def field_names(record: dict) -> str:
+    """A record's field names for an error line: a name that is not printable (a newline in it)
+    is shown as its repr, so the error stays one line."""
+    return ", ".join(k if k.isprintable() else repr(k) for k in sorted(record))
