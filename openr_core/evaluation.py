@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from math import comb
+from math import comb, prod
 from typing import Any
 
 import attrs
@@ -30,6 +30,22 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+# How a solution's step scores become one value (search selection, best-of-n, votes): the
+# weakest step (``min``, the PRM convention), the final step, the mean, or the product. No
+# score at all is -inf: such a solution is never preferred.
+REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {
+    "min": lambda s: min(s) if s else float("-inf"),
+    "last": lambda s: s[-1] if s else float("-inf"),
+    "mean": lambda s: sum(s) / len(s) if s else float("-inf"),
+    "product": lambda s: prod(s) if s else float("-inf"),
+}
+
+
+def reduce_scores(scores: Sequence[float], reducer: str) -> float:
+    """One value for a solution's step ``scores`` (see :data:`REDUCERS`)."""
+    return REDUCERS[reducer](scores)
 
 
 def vote(answers: Sequence[str | None], same: Callable[[str, str], bool] = lambda a, b: a == b,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from openr_core.evaluation import REDUCERS, vote
+
 
 def predict_first_error(scores: Sequence[float], threshold: float) -> int:
     """ProcessBench prediction: the first step whose score is below ``threshold``, else -1."""
@@ -73,14 +75,6 @@ def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {
-    "min": lambda s: min(s) if s else float("-inf"),
-    "last": lambda s: s[-1] if s else float("-inf"),
-    "mean": lambda s: sum(s) / len(s) if s else float("-inf"),
-    "product": lambda s: math.prod(s) if s else float("-inf"),
-}
-
-
 def best_index(group_scores: Sequence[Sequence[float]], reducer: str = "min") -> int:
     """Index of the highest-scoring solution by ``reducer``; ties: the first."""
     reduce = REDUCERS[reducer]
@@ -127,7 +121,6 @@ def response_level(groups: Sequence[Sequence[dict]], reducer: str, same: Callabl
     highest; ``majority_vote``, ``pass_at_n``: references without the PRM; ``bon_bias_all`` and
     ``bon_bias_selected``: the share of all (of the best-of-n chosen) solutions of 2 or more steps
     whose minimum step score is on the final step only (:func:`min_on_final_step`)."""
-    from openr_core.evaluation import vote
 
     groups = [g for g in groups if g]
     if not groups:

@@ -15,7 +15,7 @@ import attrs
 
 from openr_core import Budget, GenerationRequest, Problem, SamplingParams, ScoreRequest, Solution, Task
 from openr_core.config import count, number
-from openr_core.evaluation import vote
+from openr_core.evaluation import reduce_scores, vote
 from openr_search import record
 
 
@@ -58,18 +58,6 @@ class Path:
 
     def value(self, reducer: str) -> float:
         return reduce_scores(self.scores, reducer)
-
-
-def reduce_scores(scores: Sequence[float], reducer: str) -> float:
-    if not scores:
-        return float("-inf")
-    if reducer == "min":
-        return min(scores)
-    if reducer == "last":
-        return scores[-1]
-    if reducer == "mean":
-        return sum(scores) / len(scores)
-    return math.prod(scores)
 
 
 class Round:

@@ -26,7 +26,8 @@ import attrs
 import click
 
 from openr_core import SearchResult, Searcher
-from openr_search.common import BuildsOwn, Round, SearchConfig, check_section, reduce_scores
+from openr_core.evaluation import reduce_scores
+from openr_search.common import BuildsOwn, Round, SearchConfig, check_section
 
 @attrs.frozen
 class ComputeOptimalConfig(SearchConfig):

@@ -8,7 +8,8 @@ import attrs
 
 from openr_core import Problem, SearchResult, Searcher
 from openr_core.config import count
-from openr_search.common import Round, SearchConfig, choose, reduce_scores, solution
+from openr_core.evaluation import reduce_scores
+from openr_search.common import Round, SearchConfig, choose, solution
 
 
 def _results(task, problems, rnd: Round, candidates, chosen, extra=None) -> list[SearchResult]:

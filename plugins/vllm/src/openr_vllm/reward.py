@@ -143,7 +143,6 @@ class VLLMRewardModel(RewardModel):
         return out
 
     def _token_classes(self, prompts, layouts) -> list[list[float]]:
-        import torch
         from vllm import PoolingParams
 
         results = self.llm.encode(prompts, PoolingParams(use_activation=False), pooling_task="token_classify",
