@@ -33,7 +33,7 @@ class ArithTruthConfig:
 
     def __attrs_post_init__(self):
         if not self.temperatures and not self.include_reference and not self.corrupted:
-            raise ValueError("temperatures is empty, include_reference is false and corrupted is 0: nothing would be labelled")
+            raise ValueError("temperatures is empty and include_reference is false (and corrupted is 0): nothing would be labelled")
 
 
 class ArithTruthLabeler(Labeler):
