@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from openr_arith import problems as P
@@ -93,3 +95,55 @@ def test_bad_difficulty_and_split_are_clear_errors():
         ArithTask().load("tset")
     with pytest.raises(ConfigError, match="unbounded"):
         ArithTask().load("train")
+
+
+def test_corrupted_solutions_make_one_consistent_error_of_their_kind():
+    """Each kind errs where and how it says; every operation step computes what it writes, so
+    only a check against the problem (not the step's arithmetic) can find the error."""
+    problem = P.parse_question("ann has 57 coins . she gets 8 more . she loses 3 . she gets 6 more . how many coins now ?")
+    for seed in range(30):
+        rng = random.Random(seed)
+        for kind in P.CORRUPTIONS:
+            steps = P.corrupted_solution(problem, rng, kind)
+            i = P.first_error(problem, steps)
+            assert i != -1, (kind, steps)
+            assert steps[:i] == problem.solution_steps()[:i]
+            ops = [P.STEP_RE.match(s) for s in steps[:-1]]
+            assert all(m and int(m[4]) == P.apply(int(m[1]), m[2], int(m[3])) for m in ops), steps
+            assert steps[-1] == ("answer " + ops[-1][4])
+            if kind == "early":
+                assert i < 3 and steps[i].startswith("answer") and len(steps) == i + 1
+                continue
+            a, op, x = int(ops[i][1]), ops[i][2], int(ops[i][3])
+            right_a, (right_op, right_x) = problem.values()[i], problem.ops[i]
+            if kind == "start":
+                assert i == 0 and a != 57 and (op, x) == ("+", 8)
+            elif kind == "carry":
+                assert i >= 1 and a != right_a and (op, x) == (right_op, right_x)
+            elif kind == "operand":
+                assert a == right_a and op == right_op and x != right_x
+            elif kind == "operator":
+                assert a == right_a and op != right_op and x == right_x
+            else:  # skip: the next operation in place of the skipped one, one step short
+                assert a == right_a and (op, x) == problem.ops[i + 1] and len(steps) == 3
+    with pytest.raises(ValueError, match="unknown corruption 'swap'"):
+        P.corrupted_solution(problem, random.Random(0), "swap")
+    assert P.corrupted_solution(P.parse_question("bob has 5 cards . he loses 1 . how many cards now ?"),
+                                random.Random(0), "carry") is None
+
+
+def test_arith_truth_adds_corrupted_references(task):
+    from openr_arith.truth import ArithTruthLabeler
+
+    problems = task.load("test", 20)
+    examples = list(ArithTruthLabeler(n=1, include_reference=True, corrupted=3).label(problems, task=task))
+    by_problem = {}
+    for e in examples:
+        by_problem.setdefault(e.problem_id, []).append(e)
+    assert len(by_problem) == 20
+    for group in by_problem.values():
+        assert group[0].first_error == -1 and 2 <= len(group) <= 4  # the reference, then up to 3 distinct copies
+        problem = next(p for p in problems if p.id == group[0].problem_id)
+        assert all(e.first_error == task.first_error(problem, e.completions) != -1 for e in group[1:])
+    again = list(ArithTruthLabeler(n=1, include_reference=True, corrupted=3).label(problems, task=task))
+    assert again == examples

@@ -121,6 +121,61 @@ def generate(seed_key: str, index: int, d: Difficulty) -> ArithProblem:
     return make_problem(random.Random(f"{seed_key}:{index}"), d)
 
 
+# What :func:`corrupted_solution` can get wrong. Each is an error the PRM cannot see by checking
+# the step's own arithmetic: the wrong step and everything after it compute correctly.
+CORRUPTIONS = ("start", "carry", "operand", "operator", "skip", "early")
+
+
+def corrupted_solution(problem: ArithProblem, rng: random.Random, kind: str, max_value: int = 199) -> list[str] | None:
+    """A solution (steps and answer line) with one error of ``kind`` that is *consistent*: every
+    step computes its written operation correctly, and the steps after the error carry on from
+    the wrong value with the problem's remaining operations, as the policy does.
+
+    ``start``: step 0 starts from another number; ``carry``: a later step starts from another
+    number than the previous result; ``operand``: another operand; ``operator``: + and − swapped;
+    ``skip``: one operation left out; ``early``: the answer line after a proper prefix of the
+    operations. A wrong start is near the right one half of the time (±1..9), else anywhere in
+    0..``max_value``; a wrong operand is another one of 1..9. None when the problem allows no such error (one operation for ``carry``,
+    ``skip`` and ``early``) or no running value stays in 0..``max_value`` after a few tries."""
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {kind!r}; one of {', '.join(CORRUPTIONS)}")
+    n = len(problem.ops)
+    if n < 2 and kind in ("carry", "skip", "early"):
+        return None
+
+    def other(old: int, low: int, high: int) -> int:
+        while True:
+            new = old + rng.choice((-1, 1)) * rng.randint(1, 9) if rng.random() < 0.5 else rng.randint(low, high)
+            if low <= new <= high and new != old:
+                return new
+
+    for _ in range(8):
+        k = 0 if kind == "start" else rng.randrange(1, n) if kind == "carry" else rng.randrange(n - (kind == "early"))
+        prefix = problem.solution_steps()[:k]
+        if kind == "early":
+            return prefix + [problem.solution_steps()[k], f"answer {problem.values()[k + 1]}"]
+        value, ops = problem.values()[k], list(problem.ops[k:])
+        op, x = ops[0]
+        if kind in ("start", "carry"):
+            value = other(value, 0, max_value)
+        elif kind == "operand":
+            ops[0] = (op, other(x, 1, 9))
+        elif kind == "operator":
+            ops[0] = ("-" if op == "+" else "+", x)
+        elif kind == "skip":
+            ops = ops[1:]
+        steps = []
+        for op, x in ops:
+            steps.append(f"{value} {op} {x} = {apply(value, op, x)}")
+            value = apply(value, op, x)
+            if not 0 <= value <= max_value:
+                break
+        else:
+            if steps:
+                return prefix + steps + [f"answer {value}"]
+    return None
+
+
 def check_steps(problem: ArithProblem, steps: list[str]) -> list[bool]:
     """Is step i correct given the problem and the steps before it (taken as written)?
 
