@@ -3,7 +3,11 @@ import math
 import pytest
 import torch
 
+import attrs
+
 from openr_rl import advantages as A
+from openr_rl.algorithms import GRPO
+from openr_rl.config import GRPOConfig
 from openr_rl.rollouts import step_spans, token_steps
 
 
@@ -108,3 +112,40 @@ def test_eval_curve_reads_evaluation_lines_only(tmp_path):
         '{"update": 1, "rollouts": 512, "reward": 0.2, "loss": 0.1}\n'
         '{"update": 1, "rollouts": 512, "test_accuracy": 0.47}\n')
     assert eval_curve(tmp_path) == ("test_accuracy", [(0, 0.43), (512, 0.47)])
+
+
+def test_min_form_reweighting_by_hand():
+    # PURE: r_k * softmax_k(-r / T); step rewards (0.9, 0.2, 0.7) at T = 0.1
+    w = [math.exp(-9.0), math.exp(-2.0), math.exp(-7.0)]
+    expected = [r * x / sum(w) for r, x in zip([0.9, 0.2, 0.7], w)]
+    assert A.softmin_weighted([0.9, 0.2, 0.7], 0.1) == pytest.approx(expected, rel=1e-12)
+    # e^-2 (1 + e^-7 + e^-5) = 0.136370: (0.9 * 1.234e-4, 0.2 * 0.135335, 0.7 * 9.119e-4) / 0.136370
+    assert expected == pytest.approx([8.14e-4, 0.19848, 4.68e-3], abs=1e-5)
+    # returns from each step: a soft min, 0.204, up to the worst step, then what is left
+    assert A.suffix_sums(expected) == pytest.approx([0.20398, 0.20316, 0.00468], abs=1e-5)
+    assert A.softmin_weighted([], 0.1) == []
+    # T -> 0: the reweighted rewards sum to the exact min, from every step up to the worst one
+    tiny = A.suffix_sums(A.softmin_weighted([0.9, 0.2, 0.7], 1e-4))
+    assert tiny == pytest.approx([0.2, 0.2, 0.0], abs=1e-12)
+    # T -> infinity: uniform weights, the mean
+    assert sum(A.softmin_weighted([0.9, 0.2, 0.7], 1e6)) == pytest.approx(0.6, abs=1e-6)
+
+
+def test_grpo_min_credit_normalises_the_reweighted_rewards_then_sums():
+    # T -> 0: (0.9, 0.2, 0.7) -> (0, 0.2, 0) and (0.5, 0.5) -> (0.25, 0.25) (a tie shares the weight);
+    # group mean 0.7 / 5 = 0.14, centred (-0.14, 0.06, -0.14), (0.11, 0.11), then the returns
+    algorithm = GRPO(GRPOConfig(model="x", reward="prm", group_size=2, process_credit="min", min_temperature=1e-4,
+                                scale_advantages=False), {}, None)
+    out = algorithm.process_advantages([[0.9, 0.2, 0.7], [0.5, 0.5]])
+    assert out[0] == pytest.approx([-0.22, -0.08, -0.14], abs=1e-6)
+    assert out[1] == pytest.approx([0.22, 0.11], abs=1e-6)
+    # sum-form (process_credit: return) is DeepSeekMath on the raw scores, unchanged
+    summed = attrs.evolve(algorithm.config, process_credit="return")
+    assert GRPO(summed, {}, None).process_advantages([[0.9, 0.2, 0.7], [0.5, 0.5]]) == \
+        [pytest.approx(x) for x in A.process_supervision([[[0.9, 0.2, 0.7], [0.5, 0.5]]], scale=False)[0]]
+    # a fourth, good step: sum-form pays for it (first-step return 0.12 -> 3.7 - 6 * 0.6167 = 0.2333,
+    # group mean 2.8 / 5 -> 3.7 / 6); min-form does not (-0.22 -> 0.2 - 4 * 0.7 / 6 = -0.2667)
+    longer = [[0.9, 0.2, 0.7, 0.9], [0.5, 0.5]]
+    assert GRPO(summed, {}, None).process_advantages([[0.9, 0.2, 0.7], [0.5, 0.5]])[0][0] == pytest.approx(0.12)
+    assert GRPO(summed, {}, None).process_advantages(longer)[0][0] == pytest.approx(0.7 / 3)
+    assert algorithm.process_advantages(longer)[0][0] == pytest.approx(0.2 - 4 * 0.7 / 6, abs=1e-6)

@@ -19,6 +19,7 @@ TRAINERS = {
     "grpo-prm": {"type": "grpo", "reward": "prm", "schedule": "linear", "min_lr_ratio": 0.0},
     "grpo-mixed": {"type": "grpo", "reward": "mixed", "kl_coef": 0.1, "minibatches": 2, "epochs": 2},
     "ppo": {"type": "ppo", "reward": "mixed"},
+    "ppo-pure": {"type": "ppo", "reward": "prm", "process_credit": "min", "min_temperature": 0.05},
     "prime": {"type": "prime", "accuracy_filter": [0.0, 0.5]},
     "prl": {"type": "prl", "eta": 5.0},
 }
@@ -106,6 +107,11 @@ def test_bad_settings_fail_with_the_field_named(tmp_path):
     config = write_config(tmp_path, {"type": "grpo", "group_size": 1})
     result = CliRunner().invoke(cli, ["validate", str(config)])
     assert result.exit_code == 2 and "group_size" in result.output
+    for bad, message in (({"process_credit": "mean"}, "trainer.process_credit: 'mean' is not one of 'return', 'step', 'min'"),
+                         ({"min_temperature": 0}, "trainer.min_temperature: must be > 0")):
+        config = write_config(tmp_path, {"type": "grpo", "reward": "prm", **bad})
+        result = CliRunner().invoke(cli, ["validate", str(config)])
+        assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.9, 0.2]})
     result = CliRunner().invoke(cli, ["validate", str(config)])
     assert result.exit_code == 2 and "accuracy_filter" in result.output

@@ -66,6 +66,20 @@ def process_supervision(step_rewards: Sequence[Sequence[Sequence[float]]], *, re
     return out
 
 
+def softmin_weighted(rewards: Sequence[float], temperature: float) -> list[float]:
+    """PURE's min-form reweighting of one rollout's step rewards: ``r_k * softmax_k(-r / T)``.
+
+    The weights sum to 1 and concentrate on the smallest reward as ``T -> 0``, so the reweighted
+    rewards sum to a soft minimum of ``r`` (exactly ``min r`` in the limit); the steps after the
+    worst one then carry almost no reward. PURE (arXiv 2504.15275) uses ``T = 0.1`` on rewards in
+    [-1, 1].
+    """
+    if not rewards:
+        return []
+    r = torch.tensor(rewards, dtype=torch.float64)
+    return (torch.softmax(-r / temperature, dim=0) * r).tolist()
+
+
 def broadcast(step_values: Sequence[float], token_steps: Sequence[int]) -> list[float]:
     """Each token takes the value of the step it belongs to (``token_steps[t]`` = its step index)."""
     return [step_values[k] for k in token_steps]

@@ -41,7 +41,7 @@ def step_sums(token_values: torch.Tensor, rollouts: list[Rollout]) -> list[list[
 def step_reward_stats(step_rewards: list[list[float]]) -> dict:
     flat = torch.tensor([x for r in step_rewards for x in r])
     return {"step_reward_mean": flat.mean().item(), "step_reward_std": flat.std().item() if len(flat) > 1 else 0.0,
-            "step_reward_min": flat.min().item()}
+            "step_reward_min": flat.min().item(), "steps_per_rollout": len(flat) / len(step_rewards)}
 
 
 def load_value_model(location: str, dtype: str, *, fresh_head: bool):
@@ -117,13 +117,23 @@ class GRPO(Algorithm):
         if c.reward in ("prm", "mixed"):
             weight = 1.0 if c.reward == "prm" else c.process_coef
             step_rewards = [r.step_scores for r in rollouts]
-            per_step = [s for group in A.process_supervision(grouped(step_rewards, n), returns=c.process_credit == "return",
-                                                             scale=c.scale_advantages) for s in group]
+            per_step = self.process_advantages(step_rewards)
             for i, r in enumerate(rollouts):
                 process = A.broadcast(per_step[i], r.token_steps)
                 token_adv[i] = [a + weight * p for a, p in zip(token_adv[i], process)]
             stats.update(step_reward_stats(step_rewards))
         return per_token(rollouts, token_adv, L), stats
+
+    def process_advantages(self, step_rewards: list[list[float]]) -> list[list[float]]:
+        """Per-step process advantages of the update's rollouts (in groups of ``group_size``).
+        ``min`` credit (PURE) reweights each rollout's rewards to a soft minimum first; then
+        DeepSeekMath's group normalisation and returns, or each step's own normalised reward."""
+        c = self.config
+        if c.process_credit == "min":
+            step_rewards = [A.softmin_weighted(s, c.min_temperature) for s in step_rewards]
+        groups = A.process_supervision(grouped(step_rewards, c.group_size), returns=c.process_credit != "step",
+                                       scale=c.scale_advantages)
+        return [s for group in groups for s in group]
 
 
 class PRL(Algorithm):
@@ -172,8 +182,9 @@ class PPO(Algorithm):
             rewards = [0.0] * T
             if T and c.reward in ("prm", "mixed"):
                 last = {k: t for t, k in enumerate(r.token_steps)}  # last token of each step
+                scores = A.softmin_weighted(r.step_scores, c.min_temperature) if c.process_credit == "min" else r.step_scores
                 for k, t in last.items():
-                    rewards[t] += c.process_coef * r.step_scores[k]
+                    rewards[t] += c.process_coef * scores[k]
                 step_rewards.append(r.step_scores)
             if T and c.reward in ("outcome", "mixed"):
                 rewards[-1] += float(r.correct)

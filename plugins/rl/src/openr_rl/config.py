@@ -90,12 +90,15 @@ class GRPOConfig(RLConfig):
     DeepSeekMath process supervision) or ``mixed`` (outcome advantage + ``process_coef`` times the
     process advantage). ``process_credit``: ``return`` gives a step's tokens the sum of the normalised
     rewards from that step on (DeepSeekMath); ``step`` gives them their own step's normalised reward
-    only. ``scale_advantages: false`` is Dr. GRPO (no division by the group std), for outcome
-    and process advantages alike."""
+    only; ``min`` (PURE) first reweights each rollout's step rewards by ``softmax(-r / min_temperature)``,
+    so that its return is about its minimum step reward, then sums like ``return``.
+    ``scale_advantages: false`` is Dr. GRPO (no division by the group std), for outcome and process
+    advantages alike."""
 
     reward: Reward = "outcome"
     process_coef: float = 1.0
-    process_credit: Literal["return", "step"] = "return"
+    process_credit: Literal["return", "step", "min"] = "return"
+    min_temperature: float = number(0.1, above=0)
     scale_advantages: bool = True
 
     def __attrs_post_init__(self):
@@ -108,10 +111,14 @@ class GRPOConfig(RLConfig):
 class PPOConfig(RLConfig):
     """A value model (the policy's trunk with a fresh scalar head, trained alongside) and GAE.
     Rewards sit on tokens: each step's PRM score (times ``process_coef``) on its last token, the
-    outcome reward on the final token. Advantages are whitened over the batch."""
+    outcome reward on the final token. Advantages are whitened over the batch. ``process_credit:
+    min`` (PURE) reweights each rollout's step scores by ``softmax(-score / min_temperature)`` first,
+    so their sum, the return from the first step, is about the minimum score (``return``: as is)."""
 
     reward: Reward = "mixed"
     process_coef: float = 1.0
+    process_credit: Literal["return", "min"] = "return"
+    min_temperature: float = number(0.1, above=0)
     gamma: float = 1.0
     lam: float = 0.95
     value_lr: float | None = None
