@@ -135,3 +135,26 @@ def test_a_missing_or_corrupt_value_model_is_one_line(tmp_path):
     (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:5000])
     with pytest.raises(DataError, match=r"^value model '.*cut': cannot load: a .safetensors file is corrupt or cut short"):
         load_value_model(str(folder), "float32", fresh_head=True)
+
+
+def test_prime_pair_accuracy_by_hand():
+    from openr_rl.algorithms import pair_accuracy
+
+    scores = torch.tensor([[0.3, -1.0, 0.5, 0.0], [1.0, 2.0, 0.0, 0.0]])
+    labels = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    # group 0: right {0.3, 0.0} vs wrong {-1.0, 0.5}: 0.3>-1, 0.3<0.5, 0>-1, 0<0.5 -> 2 of 4; group 1 has no pair
+    assert pair_accuracy(scores, labels) == 0.5
+    assert pair_accuracy(torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]])) == 1.0
+    assert pair_accuracy(scores[1:], labels[1:]) == 0.5
+
+
+@pytest.mark.slow
+def test_prime_prm_learns_only_from_the_prompts_the_filter_keeps(tmp_path):
+    # PRIME drops filtered prompts before both updates; a filter no group of 4 can pass (accuracy
+    # 0.99) leaves the PRM exactly at its start (the policy), while the advantages are all zero
+    config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.99, 0.99], "updates": 1,
+                                     "eval_every": 0, "save_every": 0}, reward_model=False)
+    log = run(config, tmp_path / "out")
+    assert log[-1]["kept_prompts"] == 0 and log[-1]["prm_loss"] == 0.0
+    before, prm = weights(resolve_location(POLICY)), weights(tmp_path / "out" / "final" / "prm")
+    assert all(torch.equal(before[k], prm[k]) for k in before)
