@@ -146,6 +146,7 @@ def test_prime_pair_accuracy_by_hand():
     assert pair_accuracy(scores, labels) == 0.5
     assert pair_accuracy(torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]])) == 1.0
     assert pair_accuracy(scores[1:], labels[1:]) == 0.5
+    assert pair_accuracy(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]])) == 0.5  # a PRM equal to its reference
 
 
 @pytest.mark.slow

@@ -46,12 +46,13 @@ def step_reward_stats(step_rewards: list[list[float]]) -> dict:
 
 def pair_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of (right, wrong) rollout pairs of the same prompt that ``scores`` order correctly,
-    over rows of ``(G, n)`` (PRIME's ``dpo_acc``); 0.5 when no group has both."""
+    over rows of ``(G, n)`` (PRIME's ``dpo_acc``); a tie counts half, and no pair at all gives 0.5."""
     right = labels[:, :, None] > labels[:, None, :]  # [g, i, j]: i right, j wrong
     pairs = right.sum().item()
     if not pairs:
         return 0.5
-    return ((scores[:, :, None] > scores[:, None, :]) & right).sum().item() / pairs
+    diff = scores[:, :, None] - scores[:, None, :]
+    return (((diff > 0).float() + 0.5 * (diff == 0).float()) * right).sum().item() / pairs
 
 
 def load_value_model(location: str, dtype: str, *, fresh_head: bool):
@@ -114,6 +115,12 @@ class Algorithm:
         if self.session.world == 1:
             return aggregate(values, mask, "token-mean")
         return self.session.total((values * mask).sum().item()) / self.session.total(mask.sum().item()).clamp(min=1)
+
+    def whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean 0 and std 1 over the masked tokens of the global batch; zero off the mask."""
+        mean = self.token_mean(values, mask)
+        var = self.token_mean((values - mean) ** 2, mask)
+        return (values - mean) / (var.sqrt() + 1e-6) * mask
 
 
 class GRPO(Algorithm):
@@ -192,9 +199,7 @@ class PPO(Algorithm):
             ret_rows.append(ret)
         adv = per_token(rollouts, adv_rows, L)
         mask = batch.completion_mask
-        mean = self.token_mean(adv, mask)
-        var = self.token_mean((adv - mean) ** 2, mask)
-        adv = (adv - mean) / (var.sqrt() + 1e-6) * mask
+        adv = self.whiten(adv, mask)
         self.old_values, self.returns = values, per_token(rollouts, ret_rows, L)
         stats = {"value_mean": aggregate(values, mask, "token-mean").item()}
         if step_rewards:
@@ -258,9 +263,7 @@ class PRIME(Algorithm):
         adv = per_token(rollouts, token_adv, L)
         mask = batch.completion_mask * self.kept[:, None]  # dropped prompts train neither model
         if c.whiten:  # PRIME's recipe whitens the summed advantages over the (kept) batch
-            mean = self.token_mean(adv, mask)
-            var = self.token_mean((adv - mean) ** 2, mask)
-            adv = (adv - mean) / (var.sqrt() + 1e-6)
+            return self.whiten(adv, mask), stats
         return adv * mask, stats
 
     def after_update(self, rollouts, batch):
