@@ -152,7 +152,11 @@ class PRL(Algorithm):
         returns = [A.prl_step_returns(float(r.correct), lr, c.eta) for r, lr in zip(rollouts, log_ratios)]
         full = torch.tensor([ret[0] for ret in returns]).view(-1, n)
         mean = full.mean(1, keepdim=True)
-        std = full.std(1, keepdim=True) + 1e-6 if c.scale_advantages else torch.ones_like(mean)
+        std = torch.ones_like(mean)
+        if c.scale_advantages:  # by the outcomes' spread: where they are all equal the returns differ only by
+            # the small KL terms, and their own std (~1e-3) would blow those up to the size of an outcome
+            spread = outcome_rewards(rollouts, n).std(1, keepdim=True)
+            std = torch.where(spread > 0, spread + 1e-6, std)
         token_adv = []
         for i, r in enumerate(rollouts):
             g = i // n
