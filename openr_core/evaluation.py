@@ -74,7 +74,7 @@ def vote(answers: Sequence[str | None], same: Callable[[str, str], bool] = lambd
 
 @attrs.frozen(kw_only=True)
 class EvaluateJob(BatchJobConfig):
-    """Greedy accuracy and, with ``n`` > 0, pass@n and majority@n of sampled solutions."""
+    """Greedy accuracy and, with ``n`` > 0, average@n, pass@n and majority@n of sampled solutions."""
 
     task: Any = component("task")
     generator: Any = component("generator")
@@ -120,7 +120,7 @@ def evaluate_batch(run: Run, batch: list) -> list[dict]:
 
 
 def run_evaluate(config: EvaluateJob, run: Run) -> dict:
-    """Evaluate a generator on a task split: greedy accuracy, pass@n, majority@n, tokens, time."""
+    """Evaluate a generator on a task split: greedy accuracy, average@n, pass@n, majority@n, tokens, time."""
     task = run.task
     problems = task.load(config.split, config.limit)
     results = run.results()
@@ -150,7 +150,8 @@ def summarize(records: list[dict], n: int, same: Callable[[str, str], bool]) -> 
             winner = vote(r["sample_answers"], same)
             majority += winner is not None and r["sample_correct"][winner]
         summary[f"majority@{n}"] = majority / count
-        summary["sample_accuracy"] = sum(sum(r["sample_correct"]) / n for r in records) / count
+        # average@n: the mean accuracy of the n samples (PRL's average@n; pass@n is "any of them")
+        summary[f"average@{n}"] = sum(sum(r["sample_correct"]) / n for r in records) / count
         summary["sample_tokens_per_problem"] = sum(r["sample_tokens"] for r in records) / count
     return summary
 

@@ -69,7 +69,7 @@ def test_summarize_hand_computed():
         "wall_seconds": 4.0,
         "pass@2": 0.5,
         "majority@2": 0.25,  # only the first: the last's tie goes to the wrong "9"
-        "sample_accuracy": (0.5 + 0 + 0 + 0.5) / 4,
+        "average@2": (0.5 + 0 + 0 + 0.5) / 4,
         "sample_tokens_per_problem": 12.0,
     }
     assert summarize([], 2, lambda a, b: a == b) == {"problems": 0}
@@ -93,7 +93,7 @@ def test_evaluate_job_numbers(plugins, invoke, write_config, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["problems"] == 4
     assert summary["accuracy"] == 0.5
-    assert summary["pass@3"] == 0.5 and summary["majority@3"] == 0.5 and summary["sample_accuracy"] == 0.5
+    assert summary["pass@3"] == 0.5 and summary["majority@3"] == 0.5 and summary["average@3"] == 0.5
     assert summary["greedy_tokens_per_problem"] == 2.0  # the last line twice: "0\n0" or "wrong\nwrong"
     assert summary["sample_tokens_per_problem"] == 6.0
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

@@ -141,3 +141,50 @@ def test_a_missing_or_corrupt_value_model_is_one_line(tmp_path):
     (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:5000])
     with pytest.raises(DataError, match=r"^value model '.*cut': cannot load: a .safetensors file is corrupt or cut short"):
         load_value_model(str(folder), "float32", fresh_head=True)
+
+
+def test_prime_pair_accuracy_by_hand():
+    from openr_rl.algorithms import pair_accuracy
+
+    scores = torch.tensor([[0.3, -1.0, 0.5, 0.0], [1.0, 2.0, 0.0, 0.0]])
+    labels = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    # group 0: right {0.3, 0.0} vs wrong {-1.0, 0.5}: 0.3>-1, 0.3<0.5, 0>-1, 0<0.5 -> 2 of 4; group 1 has no pair
+    assert pair_accuracy(scores, labels) == 0.5
+    assert pair_accuracy(torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]])) == 1.0
+    assert pair_accuracy(scores[1:], labels[1:]) == 0.5
+    assert pair_accuracy(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]])) == 0.5  # a PRM equal to its reference
+
+
+@pytest.mark.slow
+def test_prime_prm_learns_only_from_the_prompts_the_filter_keeps(tmp_path):
+    # PRIME drops filtered prompts before both updates; a filter no group of 4 can pass (accuracy
+    # 0.99) leaves the PRM exactly at its start (the policy), while the advantages are all zero
+    config = write_config(tmp_path, {"type": "prime", "accuracy_filter": [0.99, 0.99], "updates": 1,
+                                     "eval_every": 0, "save_every": 0}, reward_model=False)
+    log = run(config, tmp_path / "out")
+    assert log[-1]["kept_prompts"] == 0 and log[-1]["prm_loss"] == 0.0
+    before, prm = weights(resolve_location(POLICY)), weights(tmp_path / "out" / "final" / "prm")
+    assert all(torch.equal(before[k], prm[k]) for k in before)
+
+
+def test_prl_keeps_the_kl_term_small_in_groups_with_equal_outcomes():
+    # Group 0: both wrong, step log-ratios 0.02 apart; group 1: one right, one wrong, same log-ratios.
+    # Returns: G = r - (1/eta) * sum of log-ratios (eta 10). Group 0's returns are -0.002 and 0.0: before
+    # the fix they were divided by their own std (0.0014), giving +-0.71, as big as an outcome; now
+    # a group with equal outcomes keeps the KL difference at its size (-+0.001), and a mixed group
+    # is scaled by its outcomes' std (0.7071), as in outcome GRPO.
+    from openr_rl.algorithms import PRL
+    from openr_rl.config import PRLConfig
+    from openr_rl.rollouts import Rollout, pack
+    from openr_core.types import Problem
+
+    problem = Problem(id="p", question="q", answer="1")
+    rollouts = [Rollout(problem, g, "a", ["a"], [1], [5], [0], correct) for g, correct in
+                ((0, False), (0, False), (1, True), (1, False))]
+    batch = pack(rollouts, pad_id=0)
+    old_logp = torch.tensor([[0.02], [0.0], [0.02], [0.0]])
+    ref_logp = torch.zeros(4, 1)
+    config = PRLConfig(model=POLICY, group_size=2, eta=10.0)
+    adv, _ = PRL(config, {}, None).advantages(rollouts, batch, old_logp, ref_logp)
+    assert adv[:, 0].tolist() == pytest.approx([-0.001, 0.001, (0.998 - 0.499) / (0.5 ** 0.5 + 1e-6),
+                                                (0.0 - 0.499) / (0.5 ** 0.5 + 1e-6)], abs=1e-5)

@@ -44,6 +44,17 @@ def step_reward_stats(step_rewards: list[list[float]]) -> dict:
             "step_reward_min": flat.min().item(), "steps_per_rollout": len(flat) / len(step_rewards)}
 
 
+def pair_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of (right, wrong) rollout pairs of the same prompt that ``scores`` order correctly,
+    over rows of ``(G, n)`` (PRIME's ``dpo_acc``); a tie counts half, and no pair at all gives 0.5."""
+    right = labels[:, :, None] > labels[:, None, :]  # [g, i, j]: i right, j wrong
+    pairs = right.sum().item()
+    if not pairs:
+        return 0.5
+    diff = scores[:, :, None] - scores[:, None, :]
+    return (((diff > 0).float() + 0.5 * (diff == 0).float()) * right).sum().item() / pairs
+
+
 def load_value_model(location: str, dtype: str, *, fresh_head: bool):
     """The policy's trunk with a scalar token head (``AutoModelForTokenClassification``, 1 label);
     a fresh head starts at zero so the first values are 0 rather than noise."""
@@ -105,6 +116,12 @@ class Algorithm:
             return aggregate(values, mask, "token-mean")
         return self.session.total((values * mask).sum().item()) / self.session.total(mask.sum().item()).clamp(min=1)
 
+    def whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean 0 and std 1 over the masked tokens of the global batch; zero off the mask."""
+        mean = self.token_mean(values, mask)
+        var = self.token_mean((values - mean) ** 2, mask)
+        return (values - mean) / (var.sqrt() + 1e-6) * mask
+
 
 class GRPO(Algorithm):
     def advantages(self, rollouts, batch, old_logp, ref_logp):
@@ -145,7 +162,11 @@ class PRL(Algorithm):
         returns = [A.prl_step_returns(float(r.correct), lr, c.eta) for r, lr in zip(rollouts, log_ratios)]
         full = torch.tensor([ret[0] for ret in returns]).view(-1, n)
         mean = full.mean(1, keepdim=True)
-        std = full.std(1, keepdim=True) + 1e-6 if c.scale_advantages else torch.ones_like(mean)
+        std = torch.ones_like(mean)
+        if c.scale_advantages:  # by the outcomes' spread: where they are all equal the returns differ only by
+            # the small KL terms, and their own std (~1e-3) would blow those up to the size of an outcome
+            spread = outcome_rewards(rollouts, n).std(1, keepdim=True)
+            std = torch.where(spread > 0, spread + 1e-6, std)
         token_adv = []
         for i, r in enumerate(rollouts):
             g = i // n
@@ -193,9 +214,7 @@ class PPO(Algorithm):
             ret_rows.append(ret)
         adv = per_token(rollouts, adv_rows, L)
         mask = batch.completion_mask
-        mean = self.token_mean(adv, mask)
-        var = self.token_mean((adv - mean) ** 2, mask)
-        adv = (adv - mean) / (var.sqrt() + 1e-6) * mask
+        adv = self.whiten(adv, mask)
         self.old_values, self.returns = values, per_token(rollouts, ret_rows, L)
         stats = {"value_mean": aggregate(values, mask, "token-mean").item()}
         if step_rewards:
@@ -226,7 +245,7 @@ class PRIME(Algorithm):
         super().__init__(config, models, session)
         self.prm = models["prm"]
         self.prm_optimizer = torch.optim.AdamW(self.prm.parameters(), lr=config.prm_lr)
-        self.ref_logp = None
+        self.ref_logp = self.kept = None
 
     def prepare(self):
         self.prm, self.prm_optimizer = self.session.accelerator.prepare(self.prm, self.prm_optimizer)
@@ -237,27 +256,40 @@ class PRIME(Algorithm):
             prm_logp = token_logprobs(self.prm, batch)
         self.ref_logp = ref_logp
         step_rewards = [[c.beta * x for x in s] for s in step_sums(prm_logp - ref_logp, rollouts)]
+        implicit = torch.tensor([sum(s) for s in step_rewards])
+        labels = torch.tensor([float(r.correct) for r in rollouts])
+        stats = {"prm_agreement": ((implicit > 0).float() == labels).float().mean().item(),
+                 "prm_pair_accuracy": pair_accuracy(implicit.view(-1, n), labels.view(-1, n))}
+        stats.update(step_reward_stats(step_rewards))
+        if c.reward_norm == "batch":  # PRIME's batch_norm: the largest |return| in the batch becomes 1
+            largest = max(abs(x) for s in step_rewards for x in A.suffix_sums(s))
+            step_rewards = [[x / (largest + 1e-6) for x in s] for s in step_rewards]
         process = [s for group in A.prime_process_returns(grouped(step_rewards, n)) for s in group]
         outcome = A.leave_one_out(outcome_rewards(rollouts, n)).flatten().tolist()
         token_adv = [[outcome[i] + c.process_coef * p for p in A.broadcast(process[i], r.token_steps)]
                      for i, r in enumerate(rollouts)]
-        implicit = torch.tensor([sum(s) for s in step_rewards])
-        labels = torch.tensor([float(r.correct) for r in rollouts])
-        stats = {"prm_agreement": ((implicit > 0).float() == labels).float().mean().item()}
+        kept = [True] * (len(rollouts) // n)
         if c.accuracy_filter is not None:
             low, high = c.accuracy_filter
             accuracy = outcome_rewards(rollouts, n).mean(1)
             kept = ((accuracy >= low) & (accuracy <= high)).tolist()
-            token_adv = [adv if kept[i // n] else [0.0] * len(adv) for i, adv in enumerate(token_adv)]
             stats["kept_prompts"] = sum(kept) / len(kept)
-        stats.update(step_reward_stats(step_rewards))
-        return per_token(rollouts, token_adv, L), stats
+        self.kept = torch.tensor([float(kept[i // n]) for i in range(len(rollouts))])
+        adv = per_token(rollouts, token_adv, L)
+        mask = batch.completion_mask * self.kept[:, None]  # dropped prompts train neither model
+        if c.whiten:  # PRIME's recipe whitens the summed advantages over the (kept) batch
+            return self.whiten(adv, mask), stats
+        return adv * mask, stats
 
     def after_update(self, rollouts, batch):
-        """One cross-entropy step on the outcome labels: sigma(beta * sum_t log pi_psi/pi_ref)."""
+        """One cross-entropy step on the outcome labels: sigma(beta * sum_t log pi_psi/pi_ref), on
+        the rollouts of the prompts the accuracy filter kept (all without a filter), as PRIME does."""
+        if self.session.total(self.kept.sum().item()).item() == 0:
+            return {"prm_loss": 0.0}  # the filter dropped every prompt: nothing to learn from
         labels = torch.tensor([float(r.correct) for r in rollouts])
         logits = self.config.beta * ((token_logprobs(self.prm, batch) - self.ref_logp) * batch.completion_mask).sum(1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+        loss = (losses * self.kept).sum() / self.kept.sum().clamp(min=1)
         self.step(self.prm, self.prm_optimizer, loss)
         return {"prm_loss": loss.item()}
 

@@ -140,13 +140,17 @@ class PRIMEConfig(RLConfig):
     leave-one-out baseline; the token advantage is ``outcome + process_coef * process return``.
     ``accuracy_filter: [low, high]`` (PRIME's online prompt filter) trains the policy only on
     prompts whose group accuracy lies in that range (the PRM still learns from every rollout);
-    null keeps all prompts."""
+    null keeps all prompts. ``reward_norm: batch`` (PRIME's ``batch_norm``) divides the implicit
+    step rewards by the largest absolute process return in the batch; ``whiten`` (PRIME's recipe)
+    whitens the summed advantages over the batch's kept tokens."""
 
     beta: float = 0.05
     prm_model: str | None = None
     prm_lr: float = 1e-4
     process_coef: float = 1.0
     accuracy_filter: tuple[float, float] | None = None
+    reward_norm: Literal["batch", "none"] = "batch"
+    whiten: bool = True
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
