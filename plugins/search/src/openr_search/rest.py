@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import click
 
-from openr_core.config import Where, component, count, structure, unstructure
+from openr_core.config import Where, component, count, number, structure, unstructure
 from openr_core.errors import ConfigError
 from openr_core.jobs import Job, JobConfig, TrainJob, execute, run_train
 from openr_core.plugins import get_plugins
@@ -59,11 +59,11 @@ class RestMCTSJob(JobConfig):
     value_trainer: dict
     policy_trainer: dict
     iterations: int = count(3)
-    margin: float = 0.5
+    margin: float = number(0.5, above=0, maximum=1)
 
 
-def with_model(spec: dict, model: str, **more) -> dict:
-    return {**spec, "model": model, **more}
+def with_model(spec: dict, model: str) -> dict:
+    return {**spec, "model": model}
 
 
 class Loop:
@@ -74,38 +74,38 @@ class Loop:
         self.source = str(self.out / "config.yaml")
         self.task = unstructure(config.task)
 
-    def step(self, job: Job, raw: dict, folder: Path, name: str):
-        config = structure(job.config_class, {"job": job.name, "seed": self.config.seed, **raw},
-                           Where(f"{self.source} ({name})"), get_plugins())
-        return execute(job, config, self.source, str(folder), fresh=False)
+    def structure(self, job: Job, raw: dict, name: str):
+        return structure(job.config_class, {"job": job.name, "seed": self.config.seed, **raw},
+                         Where(self.source, (name,)), get_plugins())
+
+    def search_raw(self, keys: dict, policy: str, value: str) -> dict:
+        return {**keys, "task": self.task, "generator": with_model(self.config.generator, policy),
+                "reward_model": with_model(self.config.value_model, value)}
+
+    def train_raw(self, trainer: dict, start: str, data) -> dict:
+        return {"task": self.task, "trainer": {**trainer, "model": start, "data": data}}
 
     def search(self, keys: dict, policy: str, value: str, folder: Path, name: str, trees: bool) -> dict:
-        c = self.config
-        raw = {**keys, "task": self.task, "generator": with_model(c.generator, policy),
-               "reward_model": with_model(c.value_model, value)}
+        raw = self.search_raw(keys, policy, value)
         if trees:
             raw["trees"] = keys.get("limit") or 10**9
-        self.step(SEARCH, raw, folder, name)
+        execute(SEARCH, self.structure(SEARCH, raw, name), self.source, str(folder), fresh=False)
         return json.loads((folder / "summary.json").read_text())
 
     def train(self, trainer: dict, start: str, data, folder: Path, name: str) -> str:
         final = folder / "final"
         if not final.is_dir():  # a finished step is never run again
-            raw = {"task": self.task, "trainer": {**trainer, "model": start, "data": data}}
-            self.step(TRAIN, raw, folder, name)
+            execute(TRAIN, self.structure(TRAIN, self.train_raw(trainer, start, data), name), self.source, str(folder),
+                    fresh=False)
         return str(final)
 
     def check(self) -> None:
         """Every step's config, before any work (a typo fails now, not after an hour of search)."""
         c = self.config
-        for job, raw, name in (
-                (SEARCH, {**c.search, "task": self.task, "generator": with_model(c.generator, c.policy),
-                          "reward_model": with_model(c.value_model, "v")}, "search"),
-                (SEARCH, {**c.evaluate, "task": self.task, "generator": with_model(c.generator, c.policy),
-                          "reward_model": with_model(c.value_model, "v")}, "evaluate"),
-                (TRAIN, {"task": self.task, "trainer": {**c.value_trainer, "model": "v", "data": ["d"]}}, "value_trainer"),
-                (TRAIN, {"task": self.task, "trainer": {**c.policy_trainer, "model": "p", "data": "d"}}, "policy_trainer")):
-            structure(job.config_class, {"job": job.name, **raw}, Where(self.source, (name,)), get_plugins())
+        self.structure(SEARCH, self.search_raw(c.search, c.policy, "v"), "search")
+        self.structure(SEARCH, self.search_raw(c.evaluate, c.policy, "v"), "evaluate")
+        self.structure(TRAIN, self.train_raw(c.value_trainer, "v", ["d"]), "value_trainer")
+        self.structure(TRAIN, self.train_raw(c.policy_trainer, "p", "d"), "policy_trainer")
 
 
 def row(iteration: int, summary: dict, **more) -> dict:
