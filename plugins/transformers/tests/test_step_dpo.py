@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from openr_core.cli import cli
-from openr_transformers.dpo_loss import completion_logprobs, dpo_loss, encode_pair
+from openr_transformers.dpo_loss import completion_logprobs, dpo_loss, encode_pair, to_divergence
 from openr_transformers.loading import load_causal_lm
 from openr_transformers.sft_loop import collate
 
@@ -28,6 +28,13 @@ def test_eos_follows_a_step_only_where_it_ends_the_solution():
     assert encode_pair([1, 5], [7, 8], ends=True, eos=2, max_length=10) == ([1, 5, 7, 8, 2], 2)
     assert encode_pair([1, 5], [7, 8], ends=False, eos=2, max_length=10) == ([1, 5, 7, 8], 2)
     assert encode_pair([1, 5, 6], [7, 8], ends=True, eos=2, max_length=4) == ([1, 5, 6, 7], 3)
+
+
+def test_to_divergence_keeps_each_step_through_its_first_differing_token():
+    # "96 - 7 = 89" vs "94 - 7 = 87": only the first token differs; the rest follows other contexts
+    assert to_divergence([96, 45, 7, 38, 89], [94, 45, 7, 38, 87]) == ([96], [94])
+    assert to_divergence([5, 6, 7], [5, 6, 8, 9]) == ([5, 6, 7], [5, 6, 8])
+    assert to_divergence([5, 6], [5, 6, 2]) == ([5, 6], [5, 6, 2])  # a prefix: the extra token (EOS) is the difference
 
 
 def test_completion_logprobs_sum_the_completion_tokens_only(random_model_dir):

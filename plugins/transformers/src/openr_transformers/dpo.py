@@ -14,6 +14,8 @@ does not end the solution must end with the step separator and no EOS (``chosen_
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from openr_core import Trainer
@@ -25,12 +27,15 @@ from openr_transformers.sft import PolicyConfig
 class StepDPOConfig(PolicyConfig):
     """``data``: pairs (the ``tree-data`` job's ``pairs.jsonl``): ``prompt_field`` (prompt and
     prefix), ``chosen_field`` / ``rejected_field`` (the steps), and ``<field>_ends`` (true: the
-    step ends the solution, EOS follows it). ``beta``: DPO's inverse temperature."""
+    step ends the solution, EOS follows it). ``beta``: DPO's inverse temperature. ``loss_tokens``:
+    ``all`` (the whole step) or ``to-divergence`` (each step up to and including the first token
+    where chosen and rejected differ)."""
 
     data: str
     chosen_field: str = "chosen"
     rejected_field: str = "rejected"
     beta: float = number(0.1, above=0)
+    loss_tokens: Literal["all", "to-divergence"] = "all"
     reference_batch_size: int = count(64)
     # shared fields with step-dpo's own defaults
     steps: int = count(200)

@@ -31,6 +31,13 @@ def encode_pair(prompt_ids: list[int], completion_ids: list[int], ends: bool, eo
     return ids, min(len(prompt_ids), len(ids))
 
 
+def to_divergence(chosen: list[int], rejected: list[int]) -> tuple[list[int], list[int]]:
+    """Both completions cut after their first differing token (the shared tokens before it
+    cancel in the DPO margin; the tokens after it follow different contexts)."""
+    k = next((i for i, (c, r) in enumerate(zip(chosen, rejected)) if c != r), min(len(chosen), len(rejected)))
+    return chosen[: k + 1], rejected[: k + 1]
+
+
 def completion_logprobs(model, input_ids, mask, labels) -> torch.Tensor:
     """Sum of log p(token) over each row's completion tokens (labels != -100)."""
     logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
@@ -59,10 +66,13 @@ class DPOObjective:
         texts = [c for p in pairs for c in (p[1], p[2])]
         completions = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
         encoded = []
+        eos = tokenizer.eos_token_id
         for k, (prompt, pair) in enumerate(zip(prompts, pairs)):
-            chosen = encode_pair(prompt, completions[2 * k], pair[3], tokenizer.eos_token_id, config.max_length)
-            rejected = encode_pair(prompt, completions[2 * k + 1], pair[4], tokenizer.eos_token_id, config.max_length)
-            encoded.append((chosen, rejected))
+            chosen, rejected = completions[2 * k] + [eos] * pair[3], completions[2 * k + 1] + [eos] * pair[4]
+            if config.loss_tokens == "to-divergence":
+                chosen, rejected = to_divergence(chosen, rejected)
+            encoded.append((encode_pair(prompt, chosen, False, eos, config.max_length),
+                            encode_pair(prompt, rejected, False, eos, config.max_length)))
         reference = reference_logprobs(config, tokenizer, [s for pair in encoded for s in pair])
         self.examples = [(c, r, reference[2 * k], reference[2 * k + 1]) for k, (c, r) in enumerate(encoded)]
 
