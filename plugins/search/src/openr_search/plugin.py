@@ -28,5 +28,9 @@ def register_searchers(register):
 def register_commands(cli):
     from openr_core.jobs import job_command
     from openr_search.job import SearchJob, run_search
+    from openr_search.rest import RestMCTSJob, run_rest_mcts
+    from openr_search.tree_job import TreeDataJob, run_tree_data
 
     cli.add_command(job_command("search", SearchJob, run_search))
+    cli.add_command(job_command("tree-data", TreeDataJob, run_tree_data))
+    cli.add_command(job_command("rest-mcts", RestMCTSJob, run_rest_mcts))

@@ -13,3 +13,5 @@ def register_generators(register):
 def register_trainers(register):
     register("sft", "openr_transformers.sft:SFTTrainer",
              doc="Supervised fine-tuning with completion-only loss (torch + accelerate).")
+    register("step-dpo", "openr_transformers.dpo:StepDPOTrainer",
+             doc="Step-DPO: DPO on step preference pairs (same prefix, Q-ranked sibling steps) from search trees.")

@@ -17,35 +17,41 @@ from openr_transformers.training import TrainingConfig
 
 
 @attrs.frozen(kw_only=True)
-class SFTConfig(TrainingConfig):
-    """See docs/training.md for every field (the shared ones: :class:`TrainingConfig`)."""
+class PolicyConfig(TrainingConfig):
+    """Fields of the trainers on the policy loop (``sft``, ``step-dpo``); docs/training.md."""
 
     model: str
-    from_scratch: bool = False
     data: str | None = None
     data_split: str = "train"
     prompt_field: str = "prompt"
-    completion_field: str = "completion"
-    task_split: str = "train"
     examples: int | None = count(None)
     steps: int = count(1000)
     stop_at: int | None = None
     batch_size: int = count(256)
-    completion_only_loss: bool = True
     max_length: int = count(512)
     eval_split: str = "dev"
     eval_problems: int = count(200)
     add_tokens: tuple[str, ...] = ()  # words new to the vocabulary, added before training (docs/training.md)
-    # shared fields with SFT's own defaults
-    lr: float = number(3e-3, above=0)
-    warmup_steps: int = count(20, minimum=0)
-    log_every: int = count(20)
-    save_every: int = count(200, minimum=0)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
         if self.stop_at is not None and not 1 <= self.stop_at <= self.steps:
             raise ValueError(f"stop_at must be in 1..steps ({self.steps}), got {self.stop_at}")
+
+
+@attrs.frozen(kw_only=True)
+class SFTConfig(PolicyConfig):
+    """See docs/training.md for every field (the shared ones: :class:`TrainingConfig`)."""
+
+    from_scratch: bool = False
+    completion_field: str = "completion"
+    task_split: str = "train"
+    completion_only_loss: bool = True
+    # shared fields with SFT's own defaults
+    lr: float = number(3e-3, above=0)
+    warmup_steps: int = count(20, minimum=0)
+    log_every: int = count(20)
+    save_every: int = count(200, minimum=0)
 
 
 class SFTTrainer(Trainer):

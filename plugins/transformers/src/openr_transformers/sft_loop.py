@@ -1,4 +1,4 @@
-"""The SFT training loop (imported only when training runs)."""
+"""The policy training loop of ``sft`` and ``step-dpo`` (imported only when training runs)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,28 @@ def collate(examples, pad_id: int, completion_only: bool):
     return input_ids, mask, labels
 
 
+class SFTObjective:
+    """What the ``sft`` trainer trains on and minimises; :func:`train_policy` runs the loop. Another
+    objective on the same loop (``step-dpo``) has the same members."""
+
+    name = "sft"
+
+    def __init__(self, config, run, tokenizer):
+        self.examples = encode(load_pairs(config, run), tokenizer, config.max_length)
+        self.completion_only = config.completion_only_loss
+
+    def loss(self, session, model, batch, tokenizer, device):
+        input_ids, mask, labels = (t.to(device) for t in collate(batch, tokenizer.pad_token_id, self.completion_only))
+        return sft_loss(session, model, input_ids, mask, labels)
+
+
 def train_sft(config, run) -> str:
+    return train_policy(config, run, SFTObjective)
+
+
+def train_policy(config, run, objective_class) -> str:
+    """The policy training loop: batches of ``objective.examples`` by (seed, step), the objective's
+    loss, logs, dev accuracy, checkpoints and resume."""
     out = Path(run.output_dir)
     session = Session(config, run.seed)
     session.require_divisible("batch_size", config.batch_size)
@@ -75,7 +96,7 @@ def train_sft(config, run) -> str:
     resume = checkpoints.latest()
     if resume is not None:
         model, tokenizer = load_causal_lm(str(resume[0]), dtype=config.dtype, device="cpu", train=True)
-    elif config.from_scratch:
+    elif getattr(config, "from_scratch", False):
         location = resolve_location(config.model)
         tokenizer = load_tokenizer(config.model)
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(location), dtype=DTYPES[config.dtype])
@@ -84,9 +105,10 @@ def train_sft(config, run) -> str:
         model, tokenizer = load_causal_lm(config.model, dtype=config.dtype, device="cpu", train=True)
     if tokenizer.add_tokens(list(config.add_tokens)):  # a resumed checkpoint has them already
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # drawn like the other rows
-    examples = encode(load_pairs(config, run), tokenizer, config.max_length)
+    objective = objective_class(config, run, tokenizer)
+    examples = objective.examples
     if not examples:
-        raise DataError("trainer sft: no training examples")
+        raise DataError(f"trainer {objective.name}: no training examples")
     optimizer, scheduler = optimiser(model.parameters(), config, config.steps)
     start = 0
     if resume is not None:
@@ -104,8 +126,7 @@ def train_sft(config, run) -> str:
     last = config.stop_at or config.steps  # stop_at: end early on the schedule of `steps`
     for step in range(start, last):
         batch = session.share([examples[i] for i in batch_indices(len(examples), step, config.batch_size, run.seed)])
-        input_ids, mask, labels = (t.to(accelerator.device) for t in collate(batch, tokenizer.pad_token_id, config.completion_only_loss))
-        loss = sft_loss(session, model, input_ids, mask, labels)
+        loss = objective.loss(session, model, batch, tokenizer, accelerator.device)
         optimiser_step(accelerator, model, optimizer, loss, config.max_grad_norm, scheduler)
         done = step + 1
         record = None
