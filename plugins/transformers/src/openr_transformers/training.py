@@ -190,15 +190,20 @@ class Session:
         self.accelerator.wait_for_everyone()
 
     def end(self) -> None:
-        """After the last collective: wait for every process, then take the process group down.
-        Left to interpreter exit, gloo's worker threads can still be running when the process
-        group is destroyed, and the process aborts ("terminate called without an active
-        exception") after its work is done."""
+        """After the last collective: wait for every process, then keep the process group alive
+        until the process exits. Destroying a gloo group (``destroy_process_group``, or the last
+        reference going away with the DDP model or at interpreter exit) joins gloo's worker
+        threads while holding the GIL, and a worker that is releasing a tensor waits for the GIL:
+        the process hangs, or aborts at exit ("terminate called without an active exception")
+        after its work is done. One reference that is never released leaves the group to the
+        operating system, which ends its threads with the process."""
+        import ctypes
+
         import torch.distributed as dist
 
         self.barrier()
         if self.world > 1 and dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(dist.group.WORLD))
 
     @property
     def sharded(self) -> str | None:
