@@ -134,6 +134,13 @@ class Task(Component, abc.ABC):
         error or the task does not classify them."""
         return None
 
+    def corrupted_solution(self, problem: Problem, rng) -> list[str] | None:
+        """Steps of a solution with one error whose every step is consistent with the step before
+        it (a wrong start, operand or operation carried on correctly), drawn from ``rng`` (a
+        ``random.Random``): the errors a verifier that checks each step on its own misses. The
+        PRM trainer's ``augment_corrupt`` draws them; None where the task cannot make them."""
+        return None
+
 
 class Searcher(Component, abc.ABC):
     """Chooses an answer per problem by generating and scoring candidates."""

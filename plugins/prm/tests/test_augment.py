@@ -1,5 +1,6 @@
 import json
 import random
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -75,6 +76,31 @@ def test_augmenter_is_deterministic_and_needs_a_verifying_task(arith):
         Augmenter(train, None, 0, 199, 0)
     with pytest.raises(ConfigError):
         Augmenter([LabelledExample("q", ["1 + 1 = 3"], [False])], arith, 0, 199, 0)
+
+
+def test_augment_corrupt_draws_consistent_errors_with_exact_labels(arith):
+    """Half the copies are the task's consistent corruptions: the first error is a wrong start,
+    operand, operation or answer placement, never a miscomputed step, and the labels are the
+    verifier's (steps before the first error good, the rest bad)."""
+    from openr_arith import problems as P
+    from openr_core.types import Problem
+
+    train = golds(arith, "train", 50)
+    drawn = Augmenter(train, arith, 0, 199, seed=3, corrupt=0.5).draw(step=7, n=40, max_delta=None)
+    corrupted = [c for c in drawn if c.meta.get("corrupted")]
+    assert len(corrupted) == 20 and len(drawn) == 40
+    kinds = set()
+    for c in corrupted:
+        problem = Problem(c.problem_id, c.prompt)
+        k = arith.first_error(problem, c.completions)
+        assert k >= 0 and list(c.labels) == [i < k for i in range(len(c.completions))]
+        kinds.add(arith.error_type(problem, c.completions))
+        for step in c.completions[:k + 1]:  # every operation step computes what it writes
+            m = re.fullmatch(r"(\d+) ([-+*]) (\d+) = (\d+)", step)
+            if m:
+                assert P.apply(int(m[1]), m[2], int(m[3])) == int(m[4])
+    assert "arithmetic" not in kinds and kinds & {"wrong start", "wrong operation/operand"}
+    assert Augmenter(train, arith, 0, 199, seed=3, corrupt=0.5).draw(7, 40, None) == drawn  # seeded per step
 
 
 def test_training_with_augmentation_from_files(tmp_path, arith):
@@ -225,6 +251,45 @@ def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
     weights = [captured["a"][b, :, t, t - 2].mean().item() for b, l in enumerate(layouts[:20])
                for t in l.read_positions[:-1]]  # operation steps: '=' two tokens before the tag
     assert sum(weights) / len(weights) > 0.4
+
+
+def test_route_back_heads_read_fixed_offsets_before_the_tag_and_start_as_the_identity(arith):
+    """Each head of the second added layer reads one position OFFSET tokens before the tag (on
+    arith 6 = the newline before the step's start, 4 = its operator), and the layer adds nothing
+    until trained."""
+    import types
+
+    import torch
+
+    from openr_prm.heads import pad
+    from openr_prm.train_loop import as_request, deepen, ensure_marker, route_heads
+
+    head = lm_head(good_token="good", bad_token="bad")
+    models, tok = head.load(train=True)
+    model = models["model"]
+    config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init="join", join="\n",
+                                   extra_layers=3, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0,
+                                   route_back=(4, 6), prompt_template="{question}\n", max_length=4096)
+    deepen(model, 3)
+    ensure_marker(head, config, model, tok)
+    examples = golds(arith, "train", 120)
+    layouts = head.layouts(tok, [as_request(e, i) for i, e in enumerate(examples)])
+    route_heads(model, tok, layouts, config)
+    model.config._attn_implementation = "eager"
+    captured = {}
+    layer = model.base_model.layers[3]
+    hooks = [layer.self_attn.register_forward_hook(lambda m, i, o: captured.update(a=o[1], out=o[0]))]
+    ids, mask = pad(layouts[:20], tok.pad_token_id, "cpu")
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    hooks[0].remove()
+    tags = [(b, t) for b, l in enumerate(layouts[:20]) for t in l.read_positions[:-1]]
+    for h, offset in enumerate((4, 6, 4, 6)):
+        on = sum(captured["a"][b, h, t, t - offset].item() for b, t in tags) / len(tags)
+        assert on > 0.4, (h, offset, on)
+        text = {tok.convert_ids_to_tokens(int(ids[b, t - offset])) for b, t in tags}
+        assert text <= ({"+", "-", "*"} if offset == 4 else {"\n", "ки"}), text
+    assert captured["out"].abs().max().item() == 0  # output starts at zero: the layer is the identity
 
 
 def test_route_heads_is_reproducible():

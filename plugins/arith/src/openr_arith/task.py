@@ -97,6 +97,12 @@ class ArithTask(Task):
             raise ValueError(f"problem {problem.id}: not an arith question")
         return P.first_error(parsed, [str(s) for s in steps])
 
+    def corrupted_solution(self, problem: Problem, rng) -> list[str] | None:
+        """A reference solution with one consistent error of a kind drawn uniformly from
+        ``problems.CORRUPTIONS`` (None: not an arith question, or the kind does not apply)."""
+        parsed = self._parsed(problem)
+        return None if parsed is None else P.corrupted_solution(parsed, rng, rng.choice(P.CORRUPTIONS))
+
     def error_type(self, problem: Problem, steps: Sequence[str]) -> str | None:
         """One of ``problems.ERROR_TYPES`` for the first wrong step (None: no error, or not an arith question)."""
         parsed = self._parsed(problem)

@@ -126,10 +126,23 @@ class PoolAugmenter:
         return [rng.choice(self.pool) for _ in range(n)]
 
 
-class Augmenter:
-    """Draws perturbed copies of the gold examples of a training set, deterministically per step."""
+def corrupted_copy(example: LabelledExample, task, rng: random.Random) -> LabelledExample | None:
+    """The task's consistently corrupted solution of ``example``'s problem
+    (:meth:`Task.corrupted_solution`), labelled by its verifier (None if the task makes none)."""
+    problem = Problem(example.problem_id or "corrupted", example.prompt)
+    steps = task.corrupted_solution(problem, rng)
+    verdicts = task.verify_steps(problem, steps) if steps else None
+    if verdicts is None:
+        return None
+    return LabelledExample(example.prompt, list(steps), first_error_labels(verdicts), None, example.problem_id,
+                           {"outcome": all(verdicts), "corrupted": True})
 
-    def __init__(self, train: Sequence[LabelledExample], task, low: int, high: int, seed: int):
+
+class Augmenter:
+    """Draws perturbed copies of the gold examples of a training set, deterministically per step:
+    one number changed, or (a fraction ``corrupt`` of them) the task's consistent corruptions."""
+
+    def __init__(self, train: Sequence[LabelledExample], task, low: int, high: int, seed: int, corrupt: float = 0.0):
         if task is None:
             raise ConfigError("trainer prm: `augment` needs a task that can verify steps (give the job a `task:`)")
         self.golds = [e for e in train if is_gold(e)]
@@ -138,13 +151,23 @@ class Augmenter:
         probe = self.golds[0]
         if task.verify_steps(Problem(probe.problem_id or "probe", probe.prompt), list(probe.completions)) is None:
             raise ConfigError("trainer prm: `augment` needs a task whose verify_steps checks these examples")
-        self.task, self.low, self.high, self.seed = task, low, high, seed
+        self.task, self.low, self.high, self.seed, self.corrupt = task, low, high, seed, corrupt
+        if corrupt and not any(corrupted_copy(g, task, random.Random(seed)) for g in self.golds[:20]):
+            raise ConfigError("trainer prm: `augment_corrupt` needs a task that makes corrupted solutions "
+                              "(Task.corrupted_solution) for these problems")
 
     def draw(self, step: int, n: int, max_delta: int | None) -> list[LabelledExample]:
         rng = random.Random(self.seed * 1_000_003 + step)
+        n_corrupt = round(n * self.corrupt)
         out = []
-        while len(out) < n:
-            copy = perturbed_copy(rng.choice(self.golds), self.task, rng, self.low, self.high, max_delta)
+        for _ in range(n * 50):
+            if len(out) == n:
+                return out
+            gold = rng.choice(self.golds)
+            if len(out) < n_corrupt:
+                copy = corrupted_copy(gold, self.task, rng)
+            else:
+                copy = perturbed_copy(gold, self.task, rng, self.low, self.high, max_delta)
             if copy is not None:
                 out.append(copy)
-        return out
+        raise DataError(f"trainer prm: could not draw {n} perturbed copies from {len(self.golds)} correct solutions")

@@ -112,7 +112,8 @@ def deepen(model, extra_layers: int) -> None:
 def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> None:
     """Start every head of the first added layer attending from each read position (the step
     tag) to the nearest ``route_token`` ``route_offset`` positions back, copying that position's
-    (normalised) state into the tag's residual (gain ``route_gain``).
+    (normalised) state into the tag's residual (gain ``route_gain``); then, with ``route_back``,
+    the next added layer's heads each reading one position that many tokens before the tag.
 
     Attention learned from scratch starts uniform, and on arith the PRM never learned to read
     the step's computed result (docs/prm.md). Here keys and queries are least-squares
@@ -120,52 +121,89 @@ def route_heads(model, tokenizer, layouts: list, config, sample: int = 300) -> N
     ``sample`` training solutions, and RoPE's fixed rotation for a fixed offset is built into the
     keys of the five highest-frequency pairs, so the score peaks at that offset. Llama-style
     decoders (q/k/v/o projections, rotary ``inv_freq``) whose heads tile the hidden size.
+
+    ``route_back`` heads (one offset per head, cycling) detect "the position OFFSET before a read
+    position" instead of a token: on arith the states 4, 5 and 6 tokens before a step's tag are
+    where the backbone predicts the step's operand, operator and start, which a check of the
+    step's arithmetic (the ``=`` route) never sees. Each head's values copy its slice of that
+    state and the layer's output starts at zero, so the layer starts as the identity and training
+    decides what the tag takes from those positions.
     """
+    from openr_prm.heads import pad
+
     layers = model.base_model.layers
     first = len(layers) - config.extra_layers
-    attn = layers[first].self_attn
     hidden = model.config.hidden_size
     head_dim = getattr(model.config, "head_dim", None) or hidden // model.config.num_attention_heads
     heads = model.config.num_attention_heads
-    if heads * head_dim != hidden or attn.k_proj.weight.shape[0] != hidden:
+    if heads * head_dim != hidden or layers[first].self_attn.k_proj.weight.shape[0] != hidden:
         raise ConfigError("trainer prm: route_token needs heads that tile the hidden size and no grouped keys")
     token = tokenizer.convert_tokens_to_ids(config.route_token)
     if token is None or token == tokenizer.unk_token_id:
         raise ConfigError(f"trainer prm: route_token {config.route_token!r} is not one token of the vocabulary")
-    from openr_prm.heads import pad
-
+    back = tuple(getattr(config, "route_back", ()) or ())
+    if back and config.extra_layers < 2:
+        raise ConfigError("trainer prm: route_back needs extra_layers of 2 or more (it routes the second added layer)")
     chosen = layouts[:sample]
     ids, mask = pad(chosen, tokenizer.pad_token_id, next(model.parameters()).device)
+    valid = mask.bool()
+    read = torch.zeros_like(valid)
+    for b, layout in enumerate(chosen):
+        read[b, list(layout.read_positions)] = True
+    inv_freq = model.base_model.rotary_emb.inv_freq.float()
+
+    def point(attn, h, queries, keys, offset):
+        r = h * head_dim
+        for i in range(min(5, head_dim // 2)):
+            angle = offset * inv_freq[i].item()
+            attn.q_proj.weight[r + i] = config.route_scale * queries
+            attn.k_proj.weight[r + i] = config.route_scale * math.cos(angle) * keys
+            attn.k_proj.weight[r + i + head_dim // 2] = config.route_scale * math.sin(angle) * keys
+
+    x = _layer_inputs(model, layers[first], ids, mask)
+    keys = _detector(x[valid], (ids == token)[valid])
+    queries = _detector(x[read], torch.ones(int(read.sum()), dtype=torch.bool))
+    attn = layers[first].self_attn
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
+            proj.weight.zero_()
+        for h in range(heads):
+            point(attn, h, queries, keys, config.route_offset)
+        attn.v_proj.weight.copy_(torch.eye(hidden))
+        attn.o_proj.weight.copy_(config.route_gain * torch.eye(hidden))
+    if not back:
+        return
+    x = _layer_inputs(model, layers[first + 1], ids, mask)
+    queries = _detector(x[read], torch.ones(int(read.sum()), dtype=torch.bool))
+    attn = layers[first + 1].self_attn
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
+            proj.weight.zero_()
+        for h in range(heads):
+            offset = back[h % len(back)]
+            before = torch.zeros_like(valid)
+            before[:, :-offset] = read[:, offset:]
+            point(attn, h, queries, _detector(x[valid], before[valid]), offset)
+        attn.v_proj.weight.copy_(torch.eye(hidden))
+
+
+def _layer_inputs(model, layer, ids, mask):
+    """The normed inputs of ``layer``'s attention over a batch (float32)."""
     captured = []
-    hook = layers[first].input_layernorm.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+    hook = layer.input_layernorm.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
     try:
         with torch.no_grad():
             model(input_ids=ids, attention_mask=mask)
     finally:
         hook.remove()
-    x = captured[0].float()
-    valid = mask.bool()
-    read = torch.zeros_like(valid)
-    for b, layout in enumerate(chosen):
-        read[b, list(layout.read_positions)] = True
-    # gelsd (SVD, minimum-norm solution): the default gelsy gives different answers on repeated
-    # calls when the normed hidden states are rank-deficient, which made runs irreproducible
-    keys = torch.linalg.lstsq(x[valid], (ids[valid] == token).float()[:, None], driver="gelsd").solution[:, 0]
-    queries = torch.linalg.lstsq(x[read], torch.ones(int(read.sum()), 1), driver="gelsd").solution[:, 0]
-    inv_freq = model.base_model.rotary_emb.inv_freq.float()
-    half, scale = head_dim // 2, config.route_scale
-    with torch.no_grad():
-        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
-            proj.weight.zero_()
-        for h in range(heads):
-            r = h * head_dim
-            for i in range(min(5, half)):
-                angle = config.route_offset * inv_freq[i].item()
-                attn.q_proj.weight[r + i] = scale * queries
-                attn.k_proj.weight[r + i] = scale * math.cos(angle) * keys
-                attn.k_proj.weight[r + i + half] = scale * math.sin(angle) * keys
-        attn.v_proj.weight.copy_(torch.eye(hidden))
-        attn.o_proj.weight.copy_(config.route_gain * torch.eye(hidden))
+    return captured[0].float()
+
+
+def _detector(x, where):
+    """Least-squares weights w with x @ w ≈ 1 where ``where`` holds and 0 elsewhere. gelsd (SVD,
+    minimum-norm solution): the default gelsy gives different answers on repeated calls when the
+    normed hidden states are rank-deficient, which made runs irreproducible."""
+    return torch.linalg.lstsq(x, where.float()[:, None], driver="gelsd").solution[:, 0]
 
 
 def param_groups(model, config) -> list[dict]:
@@ -180,8 +218,9 @@ def param_groups(model, config) -> list[dict]:
         if config.base_lr is not None:
             rates.update({id(p): config.base_lr for p in model.parameters() if id(p) not in new})
         if config.route_lr is not None:
-            attn = layers[-config.extra_layers].self_attn
-            rates.update({id(p): config.route_lr for proj in (attn.q_proj, attn.k_proj) for p in proj.parameters()})
+            routed = layers[-config.extra_layers:][: 2 if getattr(config, "route_back", ()) else 1]
+            rates.update({id(p): config.route_lr for layer in routed
+                          for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj) for p in proj.parameters()})
     groups: dict[float | None, list] = {None: []}
     for p in model.parameters():
         rate = rates.get(id(p))
@@ -266,6 +305,8 @@ def train_prm(config, run) -> str:
     ensure_marker(head, config, model, tokenizer)
     head.setup(tokenizer)
     layouts = head.layouts(tokenizer, [as_request(e, i) for i, e in enumerate(train)])
+    if config.route_back and (not config.route_token or min(config.route_back) < 1):
+        raise ConfigError(f"trainer prm: route_back needs route_token and offsets of 1 or more, got {list(config.route_back)}")
     if config.route_token:
         if not config.extra_layers:
             raise ConfigError("trainer prm: route_token needs extra_layers")
@@ -276,7 +317,7 @@ def train_prm(config, run) -> str:
         with accelerator.main_process_first():
             augmenter = PoolAugmenter(copies_pool(config, run, train), run.seed)
     elif n_synthetic:
-        augmenter = Augmenter(train, run.task, *config.augment_range, run.seed)
+        augmenter = Augmenter(train, run.task, *config.augment_range, run.seed, config.augment_corrupt)
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, config.steps))
     checkpoints = Checkpoints(out / "checkpoints", "step", session)

@@ -30,6 +30,11 @@ class PRMTrainerConfig(TrainingConfig):
     ``augment_delta_end`` at the last (null: anywhere in the range): far errors first, near
     misses later.
 
+    ``augment_corrupt``: this fraction of the perturbed copies are instead the task's consistent
+    corruptions of the problem (:meth:`openr_core.interfaces.Task.corrupted_solution`; arith: a
+    wrong start, carried value, operand or operation, a skipped operation or an early answer,
+    every step computing what it writes), labelled by the verifier, with no auxiliary target.
+
     ``augment_labels``: ``verifier`` (the task's ``verify_steps`` labels each copy as drawn) or
     ``labeler``: a pool of ``augment_pool`` copies (drawn once, uniform in ``augment_range``)
     labelled by the job's labeller, e.g. MC rollouts, so no verifier label enters training.
@@ -50,9 +55,14 @@ class PRMTrainerConfig(TrainingConfig):
     state (gain ``route_gain``; ``route_scale`` sets how sharp): the read position gets the
     computation finished there from step 0 (:func:`openr_prm.train_loop.route_heads`).
 
-    ``route_lr``: learning rate of the routed (first added) layer's queries and keys, i.e. its
-    attention pattern (None: ``lr``; 0: frozen, so training cannot undo the routing; values and
-    output still train).
+    ``route_back``: offsets (tokens before each step tag) that the second added layer's heads start
+    reading, one per head, cycling (needs ``route_token``): on arith ``[4, 5, 6, 6]`` reads where
+    the backbone predicts the step's operand, operator and start. That layer's output starts at
+    zero, so it starts as the identity.
+
+    ``route_lr``: learning rate of the routed layers' queries and keys, i.e. their attention
+    patterns (None: ``lr``; 0: frozen, so training cannot undo the routing; values and output
+    still train).
 
     ``aux_weight`` (lm-head): weight of an auxiliary cross-entropy over the whole vocabulary at
     the tag of each step a perturbed copy changed (``augment``), with the last token of the gold
@@ -95,12 +105,14 @@ class PRMTrainerConfig(TrainingConfig):
     route_scale: float = 12.0
     route_gain: float = 1.0
     route_lr: float | None = number(None, minimum=0)
+    route_back: tuple[int, ...] = ()
     aux_weight: float = 0.0
     hrm_merge: float = number(0.0, minimum=0, maximum=1)
     augment: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     augment_range: tuple[int, int] = (0, 199)
     augment_delta_start: int | None = None
     augment_delta_end: int | None = None
+    augment_corrupt: float = number(0.0, minimum=0, maximum=1)
     augment_labels: Literal["verifier", "labeler"] = "verifier"
     augment_pool: int = count(4000)
     max_length: int = count(4096)
