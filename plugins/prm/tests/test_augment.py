@@ -102,6 +102,13 @@ def test_augment_corrupt_draws_consistent_errors_with_exact_labels(arith):
     assert "arithmetic" not in kinds and kinds & {"wrong start", "wrong operation/operand"}
     assert Augmenter(train, arith, 0, 199, seed=3, corrupt=0.5).draw(7, 40, None) == drawn  # seeded per step
 
+    class NoCorruptions(type(arith)):
+        def corrupted_solution(self, problem, rng):
+            return None
+
+    with pytest.raises(ConfigError, match="augment_corrupt"):
+        Augmenter(train, NoCorruptions(), 0, 199, seed=3, corrupt=0.5)
+
 
 def test_training_with_augmentation_from_files(tmp_path, arith):
     data, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
@@ -222,7 +229,9 @@ def test_tag_init_copies_the_join_token_embedding():
                                                        tag_init="1 + 1", join="\n"), models["model"], tok)
 
 
-def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
+def routed_attention(arith, extra_layers: int, layer: int, **route):
+    """Route a fresh LM-head PRM on 120 arith solutions; run 20 of them and return the tokenizer,
+    their layouts and ids, and added layer ``layer``'s attention weights and output."""
     import types
 
     import torch
@@ -234,21 +243,29 @@ def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
     models, tok = head.load(train=True)
     model = models["model"]
     config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init="join", join="\n",
-                                   extra_layers=2, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0,
-                                   prompt_template="{question}\n", max_length=4096)
-    deepen(model, 2)
+                                   extra_layers=extra_layers, route_token="=", route_offset=2, route_scale=12.0,
+                                   route_gain=1.0, prompt_template="{question}\n", max_length=4096, **route)
+    deepen(model, extra_layers)
     ensure_marker(head, config, model, tok)
     examples = golds(arith, "train", 120)
     layouts = head.layouts(tok, [as_request(e, i) for i, e in enumerate(examples)])
     route_heads(model, tok, layouts, config)
     model.config._attn_implementation = "eager"
     captured = {}
-    hook = model.base_model.layers[2].self_attn.register_forward_hook(lambda m, i, o: captured.update(a=o[1]))
+    hook = model.base_model.layers[layer].self_attn.register_forward_hook(
+        lambda m, i, o: captured.update(a=o[1], out=o[0]))
     ids, mask = pad(layouts[:20], tok.pad_token_id, "cpu")
-    with torch.no_grad():
-        model(input_ids=ids, attention_mask=mask)
-    hook.remove()
-    weights = [captured["a"][b, :, t, t - 2].mean().item() for b, l in enumerate(layouts[:20])
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+    finally:
+        hook.remove()
+    return tok, layouts[:20], ids, captured["a"], captured["out"]
+
+
+def test_route_heads_attend_from_the_tag_to_the_route_token(arith):
+    _, layouts, _, attention, _ = routed_attention(arith, extra_layers=2, layer=2)
+    weights = [attention[b, :, t, t - 2].mean().item() for b, l in enumerate(layouts)
                for t in l.read_positions[:-1]]  # operation steps: '=' two tokens before the tag
     assert sum(weights) / len(weights) > 0.4
 
@@ -257,39 +274,14 @@ def test_route_back_heads_read_fixed_offsets_before_the_tag_and_start_as_the_ide
     """Each head of the second added layer reads one position OFFSET tokens before the tag (on
     arith 6 = the newline before the step's start, 4 = its operator), and the layer adds nothing
     until trained."""
-    import types
-
-    import torch
-
-    from openr_prm.heads import pad
-    from openr_prm.train_loop import as_request, deepen, ensure_marker, route_heads
-
-    head = lm_head(good_token="good", bad_token="bad")
-    models, tok = head.load(train=True)
-    model = models["model"]
-    config = types.SimpleNamespace(step_tag=" ки", good_token="good", bad_token="bad", tag_init="join", join="\n",
-                                   extra_layers=3, route_token="=", route_offset=2, route_scale=12.0, route_gain=1.0,
-                                   route_back=(4, 6), prompt_template="{question}\n", max_length=4096)
-    deepen(model, 3)
-    ensure_marker(head, config, model, tok)
-    examples = golds(arith, "train", 120)
-    layouts = head.layouts(tok, [as_request(e, i) for i, e in enumerate(examples)])
-    route_heads(model, tok, layouts, config)
-    model.config._attn_implementation = "eager"
-    captured = {}
-    layer = model.base_model.layers[3]
-    hooks = [layer.self_attn.register_forward_hook(lambda m, i, o: captured.update(a=o[1], out=o[0]))]
-    ids, mask = pad(layouts[:20], tok.pad_token_id, "cpu")
-    with torch.no_grad():
-        model(input_ids=ids, attention_mask=mask)
-    hooks[0].remove()
-    tags = [(b, t) for b, l in enumerate(layouts[:20]) for t in l.read_positions[:-1]]
+    tok, layouts, ids, attention, out = routed_attention(arith, extra_layers=3, layer=3, route_back=(4, 6))
+    tags = [(b, t) for b, l in enumerate(layouts) for t in l.read_positions[:-1]]
     for h, offset in enumerate((4, 6, 4, 6)):
-        on = sum(captured["a"][b, h, t, t - offset].item() for b, t in tags) / len(tags)
+        on = sum(attention[b, h, t, t - offset].item() for b, t in tags) / len(tags)
         assert on > 0.4, (h, offset, on)
         text = {tok.convert_ids_to_tokens(int(ids[b, t - offset])) for b, t in tags}
         assert text <= ({"+", "-", "*"} if offset == 4 else {"\n", "ки"}), text
-    assert captured["out"].abs().max().item() == 0  # output starts at zero: the layer is the identity
+    assert out.abs().max().item() == 0  # output starts at zero: the layer is the identity
 
 
 def test_route_heads_is_reproducible():
