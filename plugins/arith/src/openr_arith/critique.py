@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openr_arith import problems as P
-from openr_core.errors import DataError
+from openr_core.errors import ConfigError, DataError
 from openr_core.jsonl import read_jsonl
 from openr_core.labelling import first_error_labels, read_labels
 
@@ -50,7 +50,11 @@ def critiques(problem: P.ArithProblem, steps: Sequence[str]) -> list[str]:
 
 def sft_record(question: str, steps: Sequence[str]) -> dict:
     """{"prompt", "completion"}: the verifier's prompt and the critique-then-verdict text it should write."""
-    from openr_label.genprm import prompt_text, verdict_text
+    try:
+        from openr_label.genprm import prompt_text, verdict_text
+    except ImportError:
+        raise ConfigError("openr_arith.critique writes the generative-prm format of openr-label: "
+                          "pip install 'openr-arith[critique]'") from None
 
     problem = P.parse_question(question)
     if problem is None:
