@@ -130,7 +130,7 @@ def test_training_with_augmentation_from_files(tmp_path, arith):
     assert log[-1]["aux_loss"] >= 0
 
 
-def test_aux_targets_are_the_last_token_of_the_correct_step():
+def test_aux_targets_are_the_first_token_where_the_correct_step_differs():
     from openr_prm.train_loop import aux_targets
     from openr_transformers.loading import load_tokenizer
 
@@ -144,6 +144,15 @@ def test_aux_targets_are_the_last_token_of_the_correct_step():
     assert aux_targets(copy, tok) == [-100] + ids("94")  # an unchanged step gets no target
     sampled = LabelledExample("q", ["93 + 1 = 94", "94 - 7 = 88"], [True, False])
     assert aux_targets(sampled, tok) == [-100, -100]  # no gold steps known
+    # a consistent corruption: the target is the first token that differs (the right start / operand)
+    corrupt = LabelledExample("q", ["93 + 1 = 94", "95 - 7 = 88"], [True, False], None, None,
+                              {"gold_steps": ["93 + 1 = 94", "94 - 7 = 87", "answer 87"]})
+    assert aux_targets(corrupt, tok) == [-100] + ids("94")
+    corrupt = LabelledExample("q", ["93 + 2 = 95"], [False], None, None, {"gold_steps": ["93 + 1 = 94"]})
+    assert aux_targets(corrupt, tok) == ids("1")
+    early = LabelledExample("q", ["93 + 1 = 94", "answer 94"], [True, False], None, None,
+                            {"gold_steps": ["93 + 1 = 94", "94 - 7 = 87", "answer 87"]})
+    assert aux_targets(early, tok) == [-100] + ids("94")  # the step it should have written starts with 94
 
 
 def test_augmentation_without_a_task_is_a_config_error(tmp_path, arith):

@@ -128,14 +128,15 @@ class PoolAugmenter:
 
 def corrupted_copy(example: LabelledExample, task, rng: random.Random) -> LabelledExample | None:
     """The task's consistently corrupted solution of ``example``'s problem
-    (:meth:`Task.corrupted_solution`), labelled by its verifier (None if the task makes none)."""
+    (:meth:`Task.corrupted_solution`), labelled by its verifier (None if the task makes none); the
+    correct solution it was drawn from is its ``gold_steps`` (the auxiliary target's source)."""
     problem = Problem(example.problem_id or "corrupted", example.prompt)
     steps = task.corrupted_solution(problem, rng)
     verdicts = task.verify_steps(problem, steps) if steps else None
     if verdicts is None:
         return None
     return LabelledExample(example.prompt, list(steps), first_error_labels(verdicts), None, example.problem_id,
-                           {"outcome": all(verdicts), "corrupted": True})
+                           {"outcome": all(verdicts), "corrupted": True, "gold_steps": list(example.completions)})
 
 
 class Augmenter:

@@ -237,16 +237,22 @@ def as_request(example: LabelledExample, index: int, steps=None) -> ScoreRequest
 
 
 def aux_targets(example: LabelledExample, tokenizer) -> list[int]:
-    """Per step, the last token of the gold step that a perturbed copy replaced (-100 elsewhere:
-    a step as written, or one whose correct version is unknown). Only replaced steps get a
-    target: at a correct step the written number is the answer, and copying it is a shortcut
-    that teaches nothing."""
+    """Per step, the first token where the gold step that a perturbed copy replaced differs from
+    the written one (-100 elsewhere: a step as written, or one whose correct version is unknown).
+    For a changed result that is the right result; for a consistent corruption
+    (``augment_corrupt``) the right start, operator or operand. Only replaced steps get a target:
+    at a correct step the written token is the answer, and copying it is a shortcut that teaches
+    nothing."""
     gold = example.meta.get("gold_steps")
     out = []
     for k, step in enumerate(example.completions):
-        text = gold[k] if gold is not None and gold[k] != step else None
-        ids = tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"] if text else []
-        out.append(ids[-1] if ids else -100)
+        text = gold[k] if gold is not None and k < len(gold) and gold[k] != step else None
+        want = tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"] if text else []
+        have = tokenizer(" " + step.strip(), add_special_tokens=False)["input_ids"] if text else []
+        first = next((w for w, h in zip(want, have) if w != h), None)
+        if first is None and want:
+            first = want[len(have)] if len(want) > len(have) else want[-1]
+        out.append(-100 if first is None else first)
     return out
 
 

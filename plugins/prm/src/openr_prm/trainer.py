@@ -33,7 +33,7 @@ class PRMTrainerConfig(TrainingConfig):
     ``augment_corrupt``: this fraction of the perturbed copies are instead the task's consistent
     corruptions of the problem (:meth:`openr_core.interfaces.Task.corrupted_solution`; arith: a
     wrong start, carried value, operand or operation, a skipped operation or an early answer,
-    every step computing what it writes), labelled by the verifier, with no auxiliary target.
+    every step computing what it writes), labelled by the verifier; ``aux_weight`` applies to them too.
 
     ``augment_labels``: ``verifier`` (the task's ``verify_steps`` labels each copy as drawn) or
     ``labeler``: a pool of ``augment_pool`` copies (drawn once, uniform in ``augment_range``)
@@ -65,8 +65,9 @@ class PRMTrainerConfig(TrainingConfig):
     still train).
 
     ``aux_weight`` (lm-head): weight of an auxiliary cross-entropy over the whole vocabulary at
-    the tag of each step a perturbed copy changed (``augment``), with the last token of the gold
-    step it replaced as the target (in arith, the correct result). The written number is wrong
+    the tag of each step a perturbed copy changed (``augment``), with the first token where the
+    gold step it replaced differs from the written one as the target (in arith, the correct
+    result; for ``augment_corrupt`` copies the correct start, operator or operand). The written number is wrong
     there, so the tag must read what the model computed for the step; elsewhere no target
     (at a correct step, copying the written number would be a shortcut).
 
