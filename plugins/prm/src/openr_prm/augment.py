@@ -163,7 +163,7 @@ class Augmenter:
         out = []
         for _ in range(n * 50):
             if len(out) == n:
-                return out
+                break
             gold = rng.choice(self.golds)
             if len(out) < n_corrupt:
                 copy = corrupted_copy(gold, self.task, rng)
@@ -171,4 +171,6 @@ class Augmenter:
                 copy = perturbed_copy(gold, self.task, rng, self.low, self.high, max_delta)
             if copy is not None:
                 out.append(copy)
-        raise DataError(f"trainer prm: could not draw {n} perturbed copies from {len(self.golds)} correct solutions")
+        if len(out) < n:
+            raise DataError(f"trainer prm: could not draw {n} perturbed copies from {len(self.golds)} correct solutions")
+        return out
